@@ -1,0 +1,1 @@
+//! Inventory files (YAML and INI) to hosts, groups and vars; host patterns

@@ -1,0 +1,1 @@
+//! The task modules (probe, plan, finish) and their registry

@@ -1,0 +1,1 @@
+//! russh transport: one connection per host, bounded channels, sudo, local connection

@@ -1,0 +1,1 @@
+//! Variable layers, the minijinja environment and the Ansible filters
