@@ -1,1 +1,1 @@
-//! Playbook and role files to an untemplated AST with source spans
+pub mod ast;

@@ -1,0 +1,8 @@
+//! File-content modules.
+
+use fmc_core::ModuleFactory;
+
+/// All modules of this group.
+pub fn factories() -> Vec<Box<dyn ModuleFactory>> {
+    vec![]
+}

@@ -1,0 +1,234 @@
+//! The untemplated playbook AST. Strings that may hold Jinja (`"{{ x }}"`) are kept
+//! verbatim; the runner templates them per host at run time.
+//!
+//! Static structure is resolved at load time: `import_playbook`, `import_tasks` and
+//! `import_role` are expanded (an import becomes a [`TaskAction::Block`] carrying the
+//! import's keywords), roles are loaded with their dependencies, and every task's
+//! `tags` already holds its *effective* tags (its own plus everything inherited from
+//! the play, role invocation, role name, blocks and imports). `include_tasks` and
+//! `include_role` stay dynamic and are loaded by the runner through
+//! [`crate::load_tasks_file`] / [`crate::load_role`] with the same inheritance.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use fmc_core::{Map, Span, Value};
+
+#[derive(Clone, Debug)]
+pub struct Playbook {
+    pub path: PathBuf,
+    /// Plays in order, `import_playbook` already expanded.
+    pub plays: Vec<Play>,
+}
+
+/// `serial:` entries; the last one repeats (Ansible semantics).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Serial {
+    Count(u64),
+    Percent(f64),
+}
+
+#[derive(Clone, Debug)]
+pub struct Play {
+    pub name: String,
+    /// Host pattern, possibly templated.
+    pub hosts: String,
+    pub span: Span,
+    /// Directory of the playbook file that defined this play (for relative paths,
+    /// `playbook_dir`, `group_vars/` and `host_vars/` beside the playbook).
+    pub base_dir: PathBuf,
+    pub vars: Map,
+    /// Paths (possibly templated), relative to `base_dir`.
+    pub vars_files: Vec<String>,
+    /// From `roles:`, in order; dependencies are inside each [`Role`].
+    pub roles: Vec<RoleInvocation>,
+    pub pre_tasks: Vec<Task>,
+    pub tasks: Vec<Task>,
+    pub post_tasks: Vec<Task>,
+    pub handlers: Vec<Task>,
+    pub gather_facts: bool,
+    pub serial: Vec<Serial>,
+    pub tags: Vec<String>,
+    pub any_errors_fatal: bool,
+    pub max_fail_percentage: Option<f64>,
+    pub force_handlers: bool,
+    /// Keywords every task of the play inherits unless it overrides them.
+    pub defaults: TaskDefaults,
+}
+
+/// Keywords that plays, role invocations and blocks pass down to their tasks.
+#[derive(Clone, Debug, Default)]
+pub struct TaskDefaults {
+    pub r#become: Option<bool>,
+    pub become_user: Option<String>,
+    pub become_method: Option<String>,
+    pub remote_user: Option<String>,
+    pub connection: Option<String>,
+    pub environment: Option<Value>,
+    pub no_log: Option<bool>,
+    pub check_mode: Option<bool>,
+    pub ignore_errors: Option<Value>,
+    pub ignore_unreachable: Option<bool>,
+    pub any_errors_fatal: Option<bool>,
+    pub diff: Option<bool>,
+    pub delegate_to: Option<String>,
+    pub run_once: Option<bool>,
+}
+
+/// A role applied by a play's `roles:` (or a role dependency).
+#[derive(Clone, Debug)]
+pub struct RoleInvocation {
+    pub role: Arc<Role>,
+    /// Parameters given where the role is applied (`- role: x` + keys, or `vars:`).
+    pub vars: Map,
+    pub when: Vec<String>,
+    /// The invocation's own tags (the role's name is added to every task's tags).
+    pub tags: Vec<String>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct Role {
+    pub name: String,
+    pub path: PathBuf,
+    /// `defaults/main.yml` (lowest precedence).
+    pub defaults: Map,
+    /// `vars/main.yml` (high precedence).
+    pub vars: Map,
+    /// `tasks/main.yml` (or the `tasks_from` file), tags already effective.
+    pub tasks: Vec<Task>,
+    /// `handlers/main.yml`.
+    pub handlers: Vec<Task>,
+    /// `meta/main.yml` `dependencies`, run before the role.
+    pub dependencies: Vec<RoleInvocation>,
+    pub allow_duplicates: bool,
+}
+
+/// `loop:` and the `with_*` family.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LoopKind {
+    /// `loop:` and `with_items` (`with_items` flattens one level).
+    Loop,
+    WithItems,
+    WithDict,
+    WithFileglob,
+    WithFirstFound,
+    WithList,
+    WithIndexedItems,
+    WithNested,
+    WithSubelements,
+    WithSequence,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoopSpec {
+    pub kind: LoopKind,
+    /// Untemplated: a list, or a string such as `"{{ users }}"`.
+    pub items: Value,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoopControl {
+    /// Default `item`.
+    pub loop_var: String,
+    pub index_var: Option<String>,
+    /// Template for the per-item label in output.
+    pub label: Option<String>,
+    /// Seconds between items.
+    pub pause: Option<f64>,
+    pub extended: bool,
+}
+
+impl Default for LoopControl {
+    fn default() -> Self {
+        LoopControl {
+            loop_var: "item".into(),
+            index_var: None,
+            label: None,
+            pause: None,
+            extended: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum TaskAction {
+    /// A module call. `module` is the name as written (`copy`, `ansible.builtin.copy`);
+    /// free-form text (`command: echo hi`) is in `args["_raw_params"]`; `args:` is
+    /// merged in. Values are untemplated.
+    Module { module: String, args: Map },
+    /// `block`/`rescue`/`always`, and expanded `import_tasks`/`import_role`.
+    Block {
+        block: Vec<Task>,
+        rescue: Vec<Task>,
+        always: Vec<Task>,
+    },
+    /// Dynamic `include_tasks: file` (possibly templated), resolved by the runner
+    /// relative to `base_dir` (the including file's role `tasks/` or directory).
+    IncludeTasks { file: String, base_dir: PathBuf },
+    /// Dynamic `include_role`.
+    IncludeRole {
+        name: String,
+        tasks_from: Option<String>,
+        vars: Map,
+        search_from: PathBuf,
+    },
+    /// `meta: flush_handlers` etc.
+    Meta(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Task {
+    /// As written (may be templated); `None` when the task has no `name`.
+    pub name: Option<String>,
+    pub span: Span,
+    pub action: TaskAction,
+    /// Role that owns the task (for `role : task` display and `role_path`).
+    pub role: Option<Arc<RoleRef>>,
+    /// Conditions, ANDed (`when:` string or list), untemplated expressions.
+    pub when: Vec<String>,
+    pub loop_spec: Option<LoopSpec>,
+    pub loop_control: LoopControl,
+    pub register: Option<String>,
+    pub notify: Vec<String>,
+    /// Handlers only: extra topics this handler answers to.
+    pub listen: Vec<String>,
+    /// Effective tags (own + inherited + role name).
+    pub tags: Vec<String>,
+    pub vars: Map,
+    /// `changed_when` / `failed_when`: a bool or expressions (ANDed / ORed like Ansible:
+    /// a list is ANDed for both).
+    pub changed_when: Option<Vec<String>>,
+    pub failed_when: Option<Vec<String>>,
+    pub until: Option<Vec<String>>,
+    pub retries: Option<Value>,
+    pub delay: Option<Value>,
+    pub delegate_facts: bool,
+    /// Inherited keywords merged with the task's own (task wins).
+    pub keywords: TaskDefaults,
+}
+
+/// Which role a task belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoleRef {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+impl Task {
+    /// The name shown in output: `role : name`, or the module name when unnamed.
+    pub fn display_name(&self) -> String {
+        let base = match (&self.name, &self.action) {
+            (Some(n), _) => n.clone(),
+            (None, TaskAction::Module { module, .. }) => module.clone(),
+            (None, TaskAction::Block { .. }) => "block".into(),
+            (None, TaskAction::IncludeTasks { file, .. }) => format!("include_tasks {file}"),
+            (None, TaskAction::IncludeRole { name, .. }) => format!("include_role {name}"),
+            (None, TaskAction::Meta(m)) => format!("meta: {m}"),
+        };
+        match &self.role {
+            Some(r) => format!("{} : {}", r.name, base),
+            None => base,
+        }
+    }
+}
