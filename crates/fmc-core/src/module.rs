@@ -218,6 +218,11 @@ pub struct ModuleCtx<'a> {
 
 /// A module with its parameters parsed and validated.
 pub trait PreparedModule: Send + Sync {
+    /// Overrides [`ModuleInfo::check`] for these parameters (e.g. `command` with
+    /// `creates:` can predict its outcome). `None` keeps the static answer.
+    fn check_support(&self) -> Option<CheckSupport> {
+        None
+    }
     fn probe(&self, ctx: &ModuleCtx<'_>) -> Result<Option<Probe>, ModuleError>;
     fn plan(&self, ctx: &ModuleCtx<'_>, probe: Option<&ExecOutput>) -> Result<Plan, ModuleError>;
     /// Turns the outputs of the applied actions into the outcome. The default: any
