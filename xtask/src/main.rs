@@ -3,6 +3,7 @@
 mod bench;
 mod ci;
 mod lab;
+mod util;
 
 use std::process::ExitCode;
 

@@ -1,1 +1,288 @@
-fn main() {}
+//! `fmc-run`: the command-line front end.
+//!
+//! Architecture invariant: the only crate that writes to the terminal and decides
+//! the process exit code: 0 success, 2 a host failed, 3 a host unreachable (and none
+//! failed), 4 bad input (playbook, inventory, template, flags).
+
+mod args;
+mod config;
+mod extra_vars;
+mod list;
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Parser;
+use fmc_core::Secret;
+
+use crate::args::{Cli, HostKeyChecking};
+
+/// Exit codes (documented in the README).
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 2;
+pub const EXIT_UNREACHABLE: u8 = 3;
+pub const EXIT_BAD_INPUT: u8 = 4;
+
+/// An error before any host is touched: printed, exit 4.
+struct InputError(String);
+
+impl<E: std::fmt::Display> From<E> for InputError {
+    fn from(e: E) -> Self {
+        InputError(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            let code = match e.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => EXIT_OK,
+                _ => EXIT_BAD_INPUT,
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    init_logging(cli.verbose);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(InputError(msg)) => {
+            eprintln!("error: {msg}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0..=2 => "warn",
+        3 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FMC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn read_secret_file(path: &Path) -> Result<Secret<String>, InputError> {
+    let s = std::fs::read_to_string(path)
+        .map_err(|e| InputError(format!("{}: {e}", path.display())))?;
+    Ok(Secret::new(s.trim_end_matches(['\n', '\r']).to_string()))
+}
+
+async fn run(cli: Cli) -> Result<u8, InputError> {
+    let cfg = config::AnsibleCfg::load(Path::new("ansible.cfg"))?;
+
+    // Inventory.
+    let mut sources = cli.inventory.clone();
+    if sources.is_empty() {
+        if let Some(env) = std::env::var_os("ANSIBLE_INVENTORY") {
+            sources.extend(
+                env.to_string_lossy()
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from),
+            );
+        } else if let Some(inv) = &cfg.inventory {
+            sources.extend(inv.iter().cloned());
+        }
+    }
+    let mut inventory = if sources.is_empty() {
+        fmc_inventory::Inventory::localhost_only()
+    } else {
+        fmc_inventory::Inventory::load(&sources)?
+    };
+
+    // Playbooks (loaded and validated up front: bad input exits 4 before any host is touched).
+    let mut role_paths = cli.roles_path.clone();
+    if let Some(env) = std::env::var_os("ANSIBLE_ROLES_PATH") {
+        role_paths.extend(std::env::split_paths(&env));
+    }
+    role_paths.extend(cfg.roles_path.iter().cloned());
+    let mut playbooks = vec![];
+    for pb_path in &cli.playbooks {
+        if !pb_path.exists() {
+            return Err(InputError(format!("playbook not found: {}", pb_path.display())));
+        }
+        let mut paths = role_paths.clone();
+        if let Some(dir) = pb_path.parent() {
+            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+            paths.push(dir.join("..").join("roles"));
+            inventory.add_vars_dir(dir)?;
+        }
+        let opts = fmc_playbook::LoadOptions { role_paths: paths };
+        let mut pb = fmc_playbook::load_playbook(pb_path, &opts)?;
+        if cli.r#become {
+            for p in &mut pb.plays {
+                p.defaults.r#become = Some(true);
+            }
+        }
+        let problems = fmc_runner::validate::validate(&pb);
+        if !problems.is_empty() {
+            let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+            return Err(InputError(text.join("\n")));
+        }
+        playbooks.push(pb);
+    }
+
+    // Extra vars.
+    let mut extra = fmc_core::Map::new();
+    for e in &cli.extra_vars {
+        for (k, v) in extra_vars::parse(e)? {
+            extra.insert(k, v);
+        }
+    }
+
+    guard_lab_namespace(&inventory)?;
+
+    let tags = fmc_runner::TagFilter {
+        only: cli.tags.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        skip: cli.skip_tags.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+    };
+
+    if cli.syntax_check {
+        for pb in &playbooks {
+            println!("playbook: {}", pb.path.display());
+        }
+        return Ok(EXIT_OK);
+    }
+    if cli.list_hosts || cli.list_tasks || cli.list_tags {
+        for pb in &playbooks {
+            list::print(pb, &inventory, &cli, &tags, &extra)?;
+        }
+        return Ok(EXIT_OK);
+    }
+
+    let become_password = if let Some(f) = &cli.become_password_file {
+        Some(read_secret_file(f)?)
+    } else if cli.ask_become_pass {
+        let p = rpassword::prompt_password("BECOME password: ")
+            .map_err(|e| InputError(format!("reading the become password: {e}")))?;
+        Some(Secret::new(p))
+    } else {
+        None
+    };
+
+    let ssh = fmc_ssh::SshOptions {
+        host_key_policy: match cli.host_key_checking {
+            HostKeyChecking::Strict => fmc_ssh::HostKeyPolicy::Strict,
+            HostKeyChecking::AcceptNew => fmc_ssh::HostKeyPolicy::AcceptNew,
+            HostKeyChecking::Off => fmc_ssh::HostKeyPolicy::Off,
+        },
+        known_hosts: cli.known_hosts.clone(),
+        ssh_config: match &cli.ssh_config {
+            Some(p) if p.as_os_str() == "none" => None,
+            Some(p) => Some(p.clone()),
+            None => fmc_ssh::SshOptions::default().ssh_config,
+        },
+        connect_timeout: std::time::Duration::from_secs(cli.timeout.max(1)),
+        ..fmc_ssh::SshOptions::default()
+    };
+    // `-u`/`--private-key`/ansible.cfg apply to hosts that do not set the variable.
+    let mut default_vars = fmc_core::Map::new();
+    if let Some(user) = cli.user.clone().or(cfg.remote_user.clone()) {
+        default_vars.insert("ansible_user".into(), user.into());
+    }
+    if let Some(key) = cli.private_key.clone().or(cfg.private_key_file.clone()) {
+        default_vars.insert(
+            "ansible_ssh_private_key_file".into(),
+            key.display().to_string().into(),
+        );
+    }
+
+    let mut secrets = vec![];
+    if let Some(p) = &become_password {
+        secrets.push(p.expose().clone());
+    }
+    let opts = fmc_runner::RunOptions {
+        check: cli.check,
+        diff: cli.diff,
+        forks: cli.forks.or(cfg.forks),
+        limit: cli.limit.clone(),
+        tags,
+        start_at_task: cli.start_at_task.clone(),
+        extra_vars: extra,
+        become_password,
+        ssh,
+        verbosity: cli.verbose,
+        secrets,
+        default_vars,
+    };
+
+    let reporter: Arc<report::Reporter> = Arc::new(report::Reporter::new(
+        cli.output,
+        cli.progress,
+        cli.verbose,
+        cli.diff,
+    ));
+    let mut summary = fmc_runner::RunSummary::default();
+    for pb in &playbooks {
+        let sink: Arc<dyn fmc_runner::EventSink> = reporter.clone();
+        let s = fmc_runner::run_playbook(pb, &inventory, &opts, sink)
+            .await
+            .map_err(|e| InputError(e.to_string()))?;
+        for (h, r) in s.recap {
+            let e = summary.recap.entry(h).or_default();
+            e.ok += r.ok;
+            e.changed += r.changed;
+            e.failed += r.failed;
+            e.skipped += r.skipped;
+            e.unreachable += r.unreachable;
+        }
+        if s_failed_stop(&summary) {
+            break;
+        }
+    }
+    reporter.finish(&summary.recap);
+    Ok(if summary.any_failed() {
+        EXIT_FAILED
+    } else if summary.any_unreachable() {
+        EXIT_UNREACHABLE
+    } else {
+        EXIT_OK
+    })
+}
+
+/// With several playbooks, stop after one that failed (like running them in sequence
+/// with `&&`).
+fn s_failed_stop(s: &fmc_runner::RunSummary) -> bool {
+    s.any_failed() || s.any_unreachable()
+}
+
+/// A staging inventory names the lab's network namespace (`fmc_lab_netns`); running
+/// it from anywhere else could send lab traffic to the real network, so refuse.
+fn guard_lab_namespace(inv: &fmc_inventory::Inventory) -> Result<(), InputError> {
+    let wanted = inv
+        .host_names()
+        .iter()
+        .find_map(|h| {
+            inv.host_vars(h)
+                .get("fmc_lab_netns")
+                .and_then(fmc_core::lenient::to_string)
+        });
+    let Some(ns) = wanted else { return Ok(()) };
+    use std::os::unix::fs::MetadataExt;
+    let ours = std::fs::metadata("/proc/self/ns/net").map(|m| (m.dev(), m.ino()));
+    let lab = std::fs::metadata(format!("/run/netns/{ns}")).map(|m| (m.dev(), m.ino()));
+    match (ours, lab) {
+        (Ok(a), Ok(b)) if a == b => Ok(()),
+        _ => Err(InputError(format!(
+            "this inventory belongs to the staging lab and must run inside its network namespace '{ns}'\nhint: cargo xtask lab exec -- fmc-run ..."
+        ))),
+    }
+}

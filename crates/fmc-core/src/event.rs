@@ -30,6 +30,9 @@ pub struct HostRecap {
     pub unreachable: u32,
 }
 
+// Events are created and consumed one at a time; boxing the large variant would
+// only add allocations.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {

@@ -67,7 +67,8 @@ impl Probe {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Run a script. A non-zero rc fails the task unless `allow_failure`
-    /// (then `finish` decides). `secret_stdin` marks stdin as secret for logs.
+    /// (then `finish` decides). `stdin` may carry secrets (password hashes, keys):
+    /// the runner never logs or shows it.
     Exec {
         script: String,
         stdin: Option<Vec<u8>>,

@@ -8,6 +8,7 @@
 //! `files/` holds file-content modules (copy, template, lineinfile, ...), `system/`
 //! the rest (command, services, packages, users, facts, ...).
 
+pub mod common;
 pub mod files;
 pub mod registry;
 pub mod system;

@@ -73,6 +73,34 @@ pub struct TaskDefaults {
     pub diff: Option<bool>,
     pub delegate_to: Option<String>,
     pub run_once: Option<bool>,
+    /// `timeout:` seconds for the task action (untemplated).
+    pub timeout: Option<Value>,
+}
+
+impl TaskDefaults {
+    /// `self` over `parent`: every keyword `self` leaves unset comes from `parent`.
+    pub fn inherit(&self, parent: &TaskDefaults) -> TaskDefaults {
+        fn pick<T: Clone>(own: &Option<T>, parent: &Option<T>) -> Option<T> {
+            own.as_ref().or(parent.as_ref()).cloned()
+        }
+        TaskDefaults {
+            r#become: pick(&self.r#become, &parent.r#become),
+            become_user: pick(&self.become_user, &parent.become_user),
+            become_method: pick(&self.become_method, &parent.become_method),
+            remote_user: pick(&self.remote_user, &parent.remote_user),
+            connection: pick(&self.connection, &parent.connection),
+            environment: pick(&self.environment, &parent.environment),
+            no_log: pick(&self.no_log, &parent.no_log),
+            check_mode: pick(&self.check_mode, &parent.check_mode),
+            ignore_errors: pick(&self.ignore_errors, &parent.ignore_errors),
+            ignore_unreachable: pick(&self.ignore_unreachable, &parent.ignore_unreachable),
+            any_errors_fatal: pick(&self.any_errors_fatal, &parent.any_errors_fatal),
+            diff: pick(&self.diff, &parent.diff),
+            delegate_to: pick(&self.delegate_to, &parent.delegate_to),
+            run_once: pick(&self.run_once, &parent.run_once),
+            timeout: pick(&self.timeout, &parent.timeout),
+        }
+    }
 }
 
 /// A role applied by a play's `roles:` (or a role dependency).
@@ -213,6 +241,11 @@ pub struct Task {
 pub struct RoleRef {
     pub name: String,
     pub path: PathBuf,
+    /// The role's `defaults/main` (same as [`Role::defaults`]), so tasks of a role
+    /// expanded by `import_role` can see them.
+    pub defaults: Arc<Map>,
+    /// The role's `vars/main` (same as [`Role::vars`]).
+    pub vars: Arc<Map>,
 }
 
 impl Task {

@@ -9,6 +9,9 @@ use std::path::Path;
 
 use fmc_core::{Span, Value};
 
+mod spanned;
+pub use spanned::{Key, Node, NodeKind, load_spanned, parse_spanned};
+
 #[derive(Debug, thiserror::Error)]
 pub enum YamlError {
     #[error("{span}: {msg}")]
@@ -54,11 +57,20 @@ pub fn parse(text: &str, file: &str) -> Result<Value, YamlError> {
 fn first_line(s: &str) -> String {
     // serde-saphyr renders a rustc-style snippet; keep the message line, we print
     // our own location prefix.
-    s.lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or(s)
-        .trim()
-        .to_string()
+    let line = s.lines().find(|l| !l.trim().is_empty()).unwrap_or(s).trim();
+    let line = line.strip_prefix("error:").unwrap_or(line).trim_start();
+    // Drop serde-saphyr's own "line N column M: " prefix.
+    if let Some(rest) = line.strip_prefix("line ") {
+        let mut words = rest.splitn(4, ' ');
+        if let (Some(_), Some("column"), Some(col), Some(msg)) =
+            (words.next(), words.next(), words.next(), words.next())
+        {
+            if col.trim_end_matches(':').bytes().all(|b| b.is_ascii_digit()) {
+                return msg.to_string();
+            }
+        }
+    }
+    line.to_string()
 }
 
 /// Reads and parses a YAML file.

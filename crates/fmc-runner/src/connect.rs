@@ -1,0 +1,212 @@
+//! Connections: one per (address, port, user) for the whole run, opened on first use
+//! and shared by every task and delegation that targets it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use fmc_core::lenient::to_bool;
+use fmc_core::{BecomeSpec, Connection, Map, Secret, TransportError, Value};
+use tokio::sync::OnceCell;
+
+/// Connection settings of one host, read from its (templated) variables.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Endpoint {
+    pub local: bool,
+    pub alias: String,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub user: Option<String>,
+    pub key: Option<PathBuf>,
+    pub jump: Option<String>,
+}
+
+fn str_var(vars: &Map, key: &str) -> Option<String> {
+    vars.get(key)
+        .and_then(fmc_core::lenient::to_string)
+        .filter(|s| !s.is_empty())
+}
+
+fn expand_home(p: &str) -> PathBuf {
+    match p.strip_prefix("~/") {
+        Some(rest) => std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join(rest))
+            .unwrap_or_else(|| PathBuf::from(p)),
+        None => PathBuf::from(p),
+    }
+}
+
+impl Endpoint {
+    /// Reads `ansible_connection`, `ansible_host`, `ansible_port`, `ansible_user`,
+    /// `ansible_ssh_private_key_file` and `ansible_ssh_common_args`' ProxyJump.
+    pub fn from_vars(alias: &str, vars: &Map, remote_user: Option<&str>) -> Result<Self, String> {
+        let conn = str_var(vars, "ansible_connection");
+        let local = match conn.as_deref() {
+            None | Some("ssh") | Some("smart") | Some("paramiko") | Some("russh") => false,
+            Some("local") => true,
+            Some(other) => {
+                return Err(format!(
+                    "ansible_connection '{other}' is not supported (use ssh or local)"
+                ));
+            }
+        };
+        let port = match vars.get("ansible_port").or_else(|| vars.get("ansible_ssh_port")) {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(
+                fmc_core::lenient::to_string(v)
+                    .and_then(|s| s.parse::<u16>().ok())
+                    .ok_or_else(|| format!("ansible_port must be a port number, got {v}"))?,
+            ),
+        };
+        let jump = str_var(vars, "ansible_ssh_common_args").and_then(|a| proxy_jump_from_args(&a));
+        Ok(Endpoint {
+            local,
+            alias: alias.to_string(),
+            host: str_var(vars, "ansible_host").or_else(|| str_var(vars, "ansible_ssh_host")),
+            port,
+            user: str_var(vars, "ansible_user")
+                .or_else(|| str_var(vars, "ansible_ssh_user"))
+                .or_else(|| remote_user.map(str::to_string)),
+            key: str_var(vars, "ansible_ssh_private_key_file")
+                .or_else(|| str_var(vars, "ansible_private_key_file"))
+                .map(|p| expand_home(&p)),
+            jump,
+        })
+    }
+
+    /// The implicit localhost.
+    pub fn local(alias: &str) -> Self {
+        Endpoint {
+            local: true,
+            alias: alias.to_string(),
+            host: None,
+            port: None,
+            user: None,
+            key: None,
+            jump: None,
+        }
+    }
+}
+
+/// `-o ProxyJump=x` or `-J x` inside `ansible_ssh_common_args`.
+fn proxy_jump_from_args(args: &str) -> Option<String> {
+    let words: Vec<&str> = args.split_whitespace().collect();
+    for (i, w) in words.iter().enumerate() {
+        if let Some(v) = w.strip_prefix("ProxyJump=") {
+            return Some(v.trim_matches(['"', '\'']).to_string());
+        }
+        if *w == "-J" {
+            return words.get(i + 1).map(|s| s.to_string());
+        }
+        if let Some(v) = w.strip_prefix("-J") {
+            if !v.is_empty() {
+                return Some(v.to_string());
+            }
+        }
+    }
+    None
+}
+
+type Slot = Arc<OnceCell<Result<Arc<dyn Connection>, String>>>;
+
+/// Opens and caches connections. An endpoint that failed to connect stays failed for
+/// the rest of the run (Ansible marks the host unreachable).
+pub(crate) struct Connections {
+    client: fmc_ssh::SshClient,
+    slots: Mutex<HashMap<Endpoint, Slot>>,
+}
+
+impl Connections {
+    pub fn new(opts: &fmc_ssh::SshOptions) -> Result<Self, String> {
+        Ok(Connections {
+            client: fmc_ssh::SshClient::new(opts.clone()).map_err(|e| e.to_string())?,
+            slots: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub async fn get(&self, ep: &Endpoint) -> Result<Arc<dyn Connection>, TransportError> {
+        let slot = {
+            let mut slots = self
+                .slots
+                .lock()
+                .map_err(|_| TransportError::Broken("connection table poisoned".into()))?;
+            slots.entry(ep.clone()).or_default().clone()
+        };
+        let res = slot
+            .get_or_init(|| async {
+                if ep.local {
+                    let c: Arc<dyn Connection> = Arc::new(fmc_ssh::LocalConnection::new());
+                    return Ok(c);
+                }
+                let target = fmc_ssh::SshTarget {
+                    alias: ep.alias.clone(),
+                    host: ep.host.clone(),
+                    port: ep.port,
+                    user: ep.user.clone(),
+                    identity_files: ep.key.iter().cloned().collect(),
+                    key_passphrase: None,
+                    proxy_jump: ep.jump.clone(),
+                };
+                self.client.connect(&target).await.map_err(|e| e.to_string())
+            })
+            .await;
+        res.clone().map_err(TransportError::Unreachable)
+    }
+}
+
+/// `become` settings of a task on a host: keyword first, then `ansible_become*` vars.
+pub(crate) fn become_spec(
+    kw: &fmc_playbook::TaskDefaults,
+    vars: &Map,
+    cli_password: Option<&Secret<String>>,
+) -> Option<BecomeSpec> {
+    let enabled = kw
+        .r#become
+        .or_else(|| vars.get("ansible_become").and_then(to_bool))
+        .unwrap_or(false);
+    if !enabled {
+        return None;
+    }
+    let user = kw
+        .become_user
+        .clone()
+        .or_else(|| str_var(vars, "ansible_become_user"))
+        .filter(|u| u != "root");
+    let method = kw
+        .become_method
+        .clone()
+        .or_else(|| str_var(vars, "ansible_become_method"))
+        .unwrap_or_else(|| "sudo".into());
+    let password = cli_password.cloned().or_else(|| {
+        str_var(vars, "ansible_become_password")
+            .or_else(|| str_var(vars, "ansible_become_pass"))
+            .map(Secret::new)
+    });
+    Some(BecomeSpec {
+        user,
+        password,
+        method,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn endpoint_from_vars() {
+        let v = json!({"ansible_host": "10.0.0.1", "ansible_port": "2222", "ansible_user": "core",
+            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o ProxyJump=admin@bastion"});
+        let ep = Endpoint::from_vars("m1", v.as_object().unwrap(), None).unwrap();
+        assert_eq!(ep.host.as_deref(), Some("10.0.0.1"));
+        assert_eq!(ep.port, Some(2222));
+        assert_eq!(ep.user.as_deref(), Some("core"));
+        assert_eq!(ep.jump.as_deref(), Some("admin@bastion"));
+        assert!(!ep.local);
+        let bad = json!({"ansible_port": "ssh"});
+        assert!(Endpoint::from_vars("x", bad.as_object().unwrap(), None).is_err());
+        let local = json!({"ansible_connection": "local"});
+        assert!(Endpoint::from_vars("x", local.as_object().unwrap(), None).unwrap().local);
+    }
+}

@@ -1,0 +1,1070 @@
+//! One task on one host: conditions, loops, retries, module execution, results.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fmc_core::secret::{redact_text, redact_value};
+use fmc_core::{
+    Action, CheckSupport, Connection, Event, ExecOutput, ExecRequest, FileDiff, HostStatus, Map,
+    ModuleCtx, TransportError, Value,
+};
+use fmc_playbook::{LoopKind, Task, TaskAction};
+use fmc_template::Vars;
+
+use crate::connect::{Endpoint, become_spec};
+use crate::controller::{self, canonical};
+use crate::files::TaskFiles;
+use crate::hostvars::HostCtx;
+use crate::play::{Run, Scope};
+
+/// What the batch needs to know about a task's result on one host.
+#[derive(Clone, Debug)]
+pub(crate) struct TaskHostOutcome {
+    pub status: HostStatus,
+    pub ignored: bool,
+    pub changed: bool,
+    pub end_host: bool,
+    pub registered: Option<Value>,
+}
+
+/// The result of running the action once (one item, one attempt).
+#[derive(Clone, Debug)]
+pub(crate) struct ActionResult {
+    pub status: HostStatus,
+    pub result: Map,
+    pub msg: Option<String>,
+    pub diff: Option<FileDiff>,
+    pub changes: Vec<String>,
+    /// Show the result even without -v (debug).
+    pub show: bool,
+}
+
+impl ActionResult {
+    pub fn ok(result: Map) -> Self {
+        ActionResult {
+            status: HostStatus::Ok,
+            result,
+            msg: None,
+            diff: None,
+            changes: vec![],
+            show: false,
+        }
+    }
+    pub fn failed(msg: impl Into<String>) -> Self {
+        ActionResult {
+            status: HostStatus::Failed,
+            result: Map::new(),
+            msg: Some(msg.into()),
+            diff: None,
+            changes: vec![],
+            show: false,
+        }
+    }
+    pub fn skipped(msg: impl Into<String>) -> Self {
+        ActionResult {
+            status: HostStatus::Skipped,
+            result: Map::new(),
+            msg: Some(msg.into()),
+            diff: None,
+            changes: vec![],
+            show: false,
+        }
+    }
+    fn unreachable(msg: impl Into<String>) -> Self {
+        ActionResult {
+            status: HostStatus::Unreachable,
+            ..ActionResult::failed(msg)
+        }
+    }
+    fn changed(&self) -> bool {
+        self.status == HostStatus::Changed
+    }
+    /// The registered form: module fields plus `changed`, `failed`, `skipped`, `msg`.
+    fn registered(&self) -> Map {
+        let mut m = self.result.clone();
+        m.insert("changed".into(), Value::Bool(self.changed()));
+        m.insert(
+            "failed".into(),
+            Value::Bool(matches!(self.status, HostStatus::Failed)),
+        );
+        if self.status == HostStatus::Skipped {
+            m.insert("skipped".into(), Value::Bool(true));
+        }
+        if self.status == HostStatus::Unreachable {
+            m.insert("unreachable".into(), Value::Bool(true));
+        }
+        if let Some(msg) = &self.msg {
+            m.entry("msg").or_insert_with(|| Value::String(msg.clone()));
+        }
+        m
+    }
+}
+
+const CENSORED: &str =
+    "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
+
+impl Run<'_> {
+    /// Renders a variable to its final value (lazy templates resolved).
+    pub(crate) fn var(&self, vars: &Vars, key: &str) -> Option<Value> {
+        let raw = vars.get_raw(key)?.clone();
+        self.templar.render_value(&raw, vars).ok()
+    }
+
+    fn conn_vars(&self, vars: &Vars) -> Map {
+        const KEYS: &[&str] = &[
+            "ansible_connection",
+            "ansible_host",
+            "ansible_ssh_host",
+            "ansible_port",
+            "ansible_ssh_port",
+            "ansible_user",
+            "ansible_ssh_user",
+            "ansible_ssh_private_key_file",
+            "ansible_private_key_file",
+            "ansible_ssh_common_args",
+            "ansible_become",
+            "ansible_become_user",
+            "ansible_become_method",
+            "ansible_become_password",
+            "ansible_become_pass",
+        ];
+        let mut m = Map::new();
+        for k in KEYS {
+            if let Some(v) = self.var(vars, k) {
+                m.insert((*k).to_string(), v);
+            }
+        }
+        m
+    }
+
+    /// The endpoint to run on: the host itself, or the `delegate_to` target.
+    fn endpoint(
+        &self,
+        host: &HostCtx,
+        vars: &Vars,
+        task: &Task,
+        delegate: Option<&str>,
+    ) -> Result<(Endpoint, Map), String> {
+        let remote_user = task.keywords.remote_user.as_deref();
+        if let Some(d) = delegate {
+            if let Some(dh) = self.hosts.get(d) {
+                let dvars = self.hostvars.base_vars(dh);
+                let cv = self.conn_vars(&dvars);
+                return Ok((Endpoint::from_vars(d, &cv, remote_user)?, cv));
+            }
+            if d == "localhost" || d == "127.0.0.1" {
+                return Ok((Endpoint::local(d), Map::new()));
+            }
+            let mut cv = Map::new();
+            cv.insert("ansible_host".into(), Value::String(d.to_string()));
+            return Ok((Endpoint::from_vars(d, &cv, remote_user)?, cv));
+        }
+        let mut cv = self.conn_vars(vars);
+        if let Some(c) = &task.keywords.connection {
+            cv.insert("ansible_connection".into(), Value::String(c.clone()));
+        }
+        Ok((Endpoint::from_vars(&host.name, &cv, remote_user)?, cv))
+    }
+
+    pub(crate) async fn gather_one(&self, host: &Arc<HostCtx>) -> TaskHostOutcome {
+        let start = Instant::now();
+        let vars = self.hostvars.base_vars(host);
+        let probe = fmc_modules::system::setup::facts_probe();
+        let res = async {
+            let cv = self.conn_vars(&vars);
+            let ep = Endpoint::from_vars(&host.name, &cv, None).map_err(ActionResult::failed)?;
+            let conn = self
+                .conns
+                .get(&ep)
+                .await
+                .map_err(|e| ActionResult::unreachable(e.to_string()))?;
+            let out = conn
+                .exec(ExecRequest {
+                    script: probe.script.clone(),
+                    stdin: probe.stdin.clone(),
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| transport_result(&e))?;
+            let facts = fmc_modules::system::setup::parse_facts(&out)
+                .map_err(|e| ActionResult::failed(format!("gathering facts: {e}")))?;
+            host.set_facts(facts);
+            Ok::<_, ActionResult>(ActionResult::ok(Map::new()))
+        }
+        .await;
+        let r = res.unwrap_or_else(|e| e);
+        self.finish_host(host, "Gathering Facts", None, &r, start, false, false);
+        TaskHostOutcome {
+            status: r.status,
+            ignored: false,
+            changed: false,
+            end_host: false,
+            registered: None,
+        }
+    }
+
+    /// Records the recap and emits the result event of a finished task on a host.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_host(
+        &self,
+        host: &HostCtx,
+        task: &str,
+        item: Option<String>,
+        r: &ActionResult,
+        start: Instant,
+        ignored: bool,
+        no_log: bool,
+    ) {
+        self.emit_result(host, task, item, r, start, ignored, no_log, None);
+        host.bump(|c| match r.status {
+            HostStatus::Ok => c.ok += 1,
+            HostStatus::Changed => {
+                c.ok += 1;
+                c.changed += 1
+            }
+            HostStatus::Failed if ignored => c.ok += 1,
+            HostStatus::Failed => c.failed += 1,
+            HostStatus::Skipped => c.skipped += 1,
+            HostStatus::Unreachable => c.unreachable += 1,
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit_result(
+        &self,
+        host: &HostCtx,
+        task: &str,
+        item: Option<String>,
+        r: &ActionResult,
+        start: Instant,
+        ignored: bool,
+        no_log: bool,
+        delegated_to: Option<String>,
+    ) {
+        let secrets = &self.opts.secrets;
+        let (msg, result, diff) = if no_log {
+            (
+                r.msg.as_ref().map(|_| CENSORED.to_string()),
+                Some(serde_json::json!({ "censored": CENSORED })),
+                None,
+            )
+        } else {
+            let show = r.show
+                || self.opts.verbosity >= 1
+                || matches!(r.status, HostStatus::Failed | HostStatus::Unreachable);
+            let result = show.then(|| {
+                let mut v = Value::Object(r.result.clone());
+                redact_value(&mut v, secrets);
+                v
+            });
+            let diff = r.diff.as_ref().map(|d| FileDiff {
+                before: redact_text(&d.before, secrets),
+                after: redact_text(&d.after, secrets),
+                ..d.clone()
+            });
+            (r.msg.as_ref().map(|m| redact_text(m, secrets)), result, diff)
+        };
+        self.emit(Event::HostResult {
+            host: host.name.clone(),
+            task: task.to_string(),
+            status: r.status,
+            ignored,
+            delegated_to,
+            item,
+            msg,
+            diff,
+            changes: r.changes.clone(),
+            result,
+            duration_ms: start.elapsed().as_millis() as u64,
+        });
+    }
+
+    pub(crate) async fn run_task_host(
+        &self,
+        task: &Task,
+        scope: &Scope,
+        host: &Arc<HostCtx>,
+    ) -> TaskHostOutcome {
+        let start = Instant::now();
+        let title = task.display_name();
+        let vars = self.vars_for(host, Some(task), scope);
+        let no_log = task.keywords.no_log.unwrap_or(false);
+        let ignore_errors = match &task.keywords.ignore_errors {
+            None => false,
+            Some(v) => match self.templar.render_value(v, &vars) {
+                Ok(r) => fmc_core::lenient::to_bool(&r).unwrap_or(false),
+                Err(_) => false,
+            },
+        };
+        let delegate = match &task.keywords.delegate_to {
+            None => None,
+            Some(d) => match self.templar.render_str(d, &vars) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    let r = ActionResult::failed(self.tmpl_err(task, "delegate_to", &e));
+                    self.finish_host(host, &title, None, &r, start, false, no_log);
+                    return outcome(&r, false, None);
+                }
+            },
+        };
+
+        // Without a loop, `when` is evaluated once; with a loop, per item.
+        if task.loop_spec.is_none() {
+            match self.eval_all(&task.when, &vars) {
+                Ok(true) => {}
+                Ok(false) => {
+                    let r = ActionResult::skipped("Conditional result was False");
+                    self.finish_host(host, &title, None, &r, start, false, no_log);
+                    let reg = self.register(task, host, &r, None);
+                    return outcome(&r, false, reg);
+                }
+                Err((expr, e)) => {
+                    let r = ActionResult::failed(self.tmpl_err(task, &format!("when '{expr}'"), &e));
+                    self.finish_host(host, &title, None, &r, start, ignore_errors, no_log);
+                    return outcome(&r, ignore_errors, None);
+                }
+            }
+        }
+
+        let items = match self.loop_items(task, &vars) {
+            Ok(i) => i,
+            Err(msg) => {
+                let r = ActionResult::failed(format!("{}: loop: {msg}", task.span));
+                self.finish_host(host, &title, None, &r, start, ignore_errors, no_log);
+                return outcome(&r, ignore_errors, None);
+            }
+        };
+
+        let Some(items) = items else {
+            let r = self
+                .run_attempts(task, &vars, host, delegate.as_deref())
+                .await;
+            let ignored = ignore_errors && r.status == HostStatus::Failed;
+            self.finish_host(host, &title, None, &r, start, ignored, no_log);
+            let reg = self.register(task, host, &r, None);
+            let mut o = outcome(&r, ignored, reg);
+            o.end_host = r.result.get("_fmc_end_host").is_some();
+            return o;
+        };
+
+        // Loop: one event per item, one recap entry for the task.
+        let lc = &task.loop_control;
+        let mut results = Vec::with_capacity(items.len());
+        let mut any_changed = false;
+        let mut any_failed = false;
+        let mut all_skipped = true;
+        let mut unreachable = None;
+        for (n, item) in items.iter().enumerate() {
+            let item_start = Instant::now();
+            let mut iv = vars.clone();
+            iv.set(&lc.loop_var, item.clone());
+            if let Some(ix) = &lc.index_var {
+                iv.set(ix, Value::from(n));
+            }
+            if lc.extended {
+                iv.set(
+                    "ansible_loop",
+                    serde_json::json!({"index": n + 1, "index0": n, "first": n == 0,
+                        "last": n + 1 == items.len(), "length": items.len()}),
+                );
+            }
+            let label = match &lc.label {
+                Some(l) => self
+                    .templar
+                    .render_str(l, &iv)
+                    .unwrap_or_else(|_| l.clone()),
+                None => item_label(item),
+            };
+            let r = match self.eval_all(&task.when, &iv) {
+                Ok(true) => {
+                    self.run_attempts(task, &iv, host, delegate.as_deref())
+                        .await
+                }
+                Ok(false) => ActionResult::skipped("Conditional result was False"),
+                Err((expr, e)) => {
+                    ActionResult::failed(self.tmpl_err(task, &format!("when '{expr}'"), &e))
+                }
+            };
+            self.emit_result(
+                host,
+                &title,
+                Some(label),
+                &r,
+                item_start,
+                ignore_errors && r.status == HostStatus::Failed,
+                no_log,
+                delegate.clone(),
+            );
+            any_changed |= r.changed();
+            any_failed |= r.status == HostStatus::Failed;
+            all_skipped &= r.status == HostStatus::Skipped;
+            if r.status == HostStatus::Unreachable {
+                unreachable = Some(r.clone());
+            }
+            let mut reg = r.registered();
+            reg.insert(lc.loop_var.clone(), item.clone());
+            reg.insert("item".into(), item.clone());
+            results.push(Value::Object(reg));
+            if r.status == HostStatus::Unreachable {
+                break;
+            }
+            if let Some(p) = lc.pause {
+                tokio::time::sleep(Duration::from_secs_f64(p.max(0.0))).await;
+            }
+        }
+        let agg = if let Some(u) = unreachable {
+            u
+        } else {
+            let status = if any_failed {
+                HostStatus::Failed
+            } else if all_skipped && !items.is_empty() {
+                HostStatus::Skipped
+            } else if any_changed {
+                HostStatus::Changed
+            } else {
+                HostStatus::Ok
+            };
+            let mut m = Map::new();
+            m.insert("results".into(), Value::Array(results));
+            ActionResult {
+                status,
+                result: m,
+                msg: any_failed.then(|| "One or more items failed".to_string()),
+                diff: None,
+                changes: vec![],
+                show: false,
+            }
+        };
+        let ignored = ignore_errors && agg.status == HostStatus::Failed;
+        host.bump(|c| match agg.status {
+            HostStatus::Ok => c.ok += 1,
+            HostStatus::Changed => {
+                c.ok += 1;
+                c.changed += 1
+            }
+            HostStatus::Failed if ignored => c.ok += 1,
+            HostStatus::Failed => c.failed += 1,
+            HostStatus::Skipped => c.skipped += 1,
+            HostStatus::Unreachable => c.unreachable += 1,
+        });
+        let reg = self.register(task, host, &agg, None);
+        outcome(&agg, ignored, reg)
+    }
+
+    fn register(
+        &self,
+        task: &Task,
+        host: &HostCtx,
+        r: &ActionResult,
+        _delegate: Option<&str>,
+    ) -> Option<Value> {
+        let name = task.register.as_ref()?;
+        let v = Value::Object(r.registered());
+        host.set_runtime(name, v.clone());
+        Some(v)
+    }
+
+    fn eval_all(&self, conds: &[String], vars: &Vars) -> Result<bool, (String, fmc_template::TemplateError)> {
+        for c in conds {
+            match self.templar.eval_cond(c, vars) {
+                Ok(true) => {}
+                Ok(false) => return Ok(false),
+                Err(e) => return Err((c.clone(), e)),
+            }
+        }
+        Ok(true)
+    }
+
+    pub(crate) fn tmpl_err(&self, task: &Task, what: &str, e: &fmc_template::TemplateError) -> String {
+        let var = e
+            .undefined()
+            .map(|v| format!(" (variable '{v}')"))
+            .unwrap_or_default();
+        format!(
+            "{}: task '{}': {what}: {e}{var}",
+            task.span,
+            task.display_name()
+        )
+    }
+
+    /// Items of `loop`/`with_*`, or `None` without a loop.
+    pub(crate) fn loop_items(&self, task: &Task, vars: &Vars) -> Result<Option<Vec<Value>>, String> {
+        let Some(spec) = &task.loop_spec else {
+            return Ok(None);
+        };
+        let rendered = match &spec.items {
+            Value::String(s) if !s.contains("{{") && spec.kind != LoopKind::Loop => {
+                // `with_items: users` (bare name, old style) -> the variable.
+                match self.templar.eval_expr(s, vars) {
+                    Ok(v) => v,
+                    Err(_) => Value::String(s.clone()),
+                }
+            }
+            other => self
+                .templar
+                .render_value(other, vars)
+                .map_err(|e| match e.undefined() {
+                    Some(v) => format!("{e} (variable '{v}')"),
+                    None => e.to_string(),
+                })?,
+        };
+        let list = |v: Value| -> Result<Vec<Value>, String> {
+            match v {
+                Value::Array(a) => Ok(a),
+                Value::Null => Ok(vec![]),
+                other => Err(format!("expected a list, got {other}")),
+            }
+        };
+        let items = match spec.kind {
+            LoopKind::Loop | LoopKind::WithList => list(rendered)?,
+            LoopKind::WithItems => {
+                let mut out = vec![];
+                let v = match rendered {
+                    Value::Array(a) => a,
+                    other => vec![other],
+                };
+                for x in v {
+                    match x {
+                        Value::Array(inner) => out.extend(inner),
+                        other => out.push(other),
+                    }
+                }
+                out
+            }
+            LoopKind::WithDict => match rendered {
+                Value::Object(m) => m
+                    .into_iter()
+                    .map(|(k, v)| serde_json::json!({"key": k, "value": v}))
+                    .collect(),
+                other => return Err(format!("with_dict expects a mapping, got {other}")),
+            },
+            LoopKind::WithIndexedItems => list(rendered)?
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| serde_json::json!([i, v]))
+                .collect(),
+            LoopKind::WithFileglob => {
+                let pats = match rendered {
+                    Value::Array(a) => a,
+                    other => vec![other],
+                };
+                let mut out = vec![];
+                for p in pats {
+                    let pat = fmc_core::lenient::to_string(&p).unwrap_or_default();
+                    let full = if std::path::Path::new(&pat).is_absolute() {
+                        pat
+                    } else {
+                        self.playbook_dir.join("files").join(&pat).display().to_string()
+                    };
+                    let mut found: Vec<String> = glob_paths(&full);
+                    found.sort();
+                    out.extend(found.into_iter().map(Value::String));
+                }
+                out
+            }
+            LoopKind::WithFirstFound => {
+                let cands = match rendered {
+                    Value::Array(a) => a,
+                    Value::Object(m) => m
+                        .get("files")
+                        .cloned()
+                        .and_then(|f| f.as_array().cloned())
+                        .unwrap_or_default(),
+                    other => vec![other],
+                };
+                let found = cands.into_iter().find_map(|c| {
+                    let s = fmc_core::lenient::to_string(&c)?;
+                    let p = std::path::Path::new(&s);
+                    let cand = if p.is_absolute() {
+                        p.to_path_buf()
+                    } else {
+                        self.playbook_dir.join(p)
+                    };
+                    cand.exists().then(|| Value::String(cand.display().to_string()))
+                });
+                match found {
+                    Some(f) => vec![f],
+                    None => return Err("with_first_found: no file was found".into()),
+                }
+            }
+            LoopKind::WithNested => {
+                let lists: Vec<Vec<Value>> = list(rendered)?
+                    .into_iter()
+                    .map(|l| match l {
+                        Value::Array(a) => a,
+                        other => vec![other],
+                    })
+                    .collect();
+                let mut acc: Vec<Vec<Value>> = vec![vec![]];
+                for l in lists {
+                    let mut next = vec![];
+                    for prefix in &acc {
+                        for x in &l {
+                            let mut p = prefix.clone();
+                            p.push(x.clone());
+                            next.push(p);
+                        }
+                    }
+                    acc = next;
+                }
+                acc.into_iter().map(Value::Array).collect()
+            }
+            LoopKind::WithSubelements => {
+                let args = list(rendered)?;
+                let (Some(Value::Array(outer)), Some(key)) = (
+                    args.first().cloned(),
+                    args.get(1).and_then(fmc_core::lenient::to_string),
+                ) else {
+                    return Err("with_subelements expects [list, 'key']".into());
+                };
+                let mut out = vec![];
+                for o in outer {
+                    if let Some(Value::Array(subs)) = o.get(&key) {
+                        for s in subs {
+                            out.push(Value::Array(vec![o.clone(), s.clone()]));
+                        }
+                    }
+                }
+                out
+            }
+            LoopKind::WithSequence => {
+                return Err("with_sequence is not supported; use loop: \"{{ range(a, b) | list }}\"".into());
+            }
+        };
+        Ok(Some(items))
+    }
+
+    /// Runs the action, honouring `until`/`retries`/`delay` and
+    /// `changed_when`/`failed_when`.
+    async fn run_attempts(
+        &self,
+        task: &Task,
+        vars: &Vars,
+        host: &Arc<HostCtx>,
+        delegate: Option<&str>,
+    ) -> ActionResult {
+        let int = |v: &Option<Value>, d: u64| -> u64 {
+            v.as_ref()
+                .and_then(|x| self.templar.render_value(x, vars).ok())
+                .and_then(|x| fmc_core::lenient::to_string(&x))
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or(d)
+        };
+        let retries = if task.until.is_some() {
+            int(&task.retries, 3)
+        } else {
+            0
+        };
+        let delay = int(&task.delay, 5);
+        let mut attempt: u32 = 0;
+        loop {
+            attempt += 1;
+            let mut r = self.run_action(task, vars, host, delegate).await;
+            if r.status == HostStatus::Unreachable || r.status == HostStatus::Skipped {
+                return r;
+            }
+            self.apply_when_overrides(task, vars, &mut r);
+            let Some(until) = &task.until else {
+                return r;
+            };
+            let mut uv = vars.clone();
+            if let Some(reg) = &task.register {
+                uv.set(reg, Value::Object(r.registered()));
+            }
+            let done = match self.eval_all(until, &uv) {
+                Ok(b) => b,
+                Err((expr, e)) => {
+                    return ActionResult::failed(self.tmpl_err(task, &format!("until '{expr}'"), &e));
+                }
+            };
+            r.result.insert("attempts".into(), Value::from(attempt));
+            if done {
+                return r;
+            }
+            if u64::from(attempt) > retries {
+                r.status = HostStatus::Failed;
+                r.msg = Some(format!(
+                    "{} (retried {retries} times, 'until' never became true)",
+                    r.msg.clone().unwrap_or_else(|| "condition not met".into())
+                ));
+                return r;
+            }
+            self.emit(Event::Retry {
+                host: host.name.clone(),
+                task: task.display_name(),
+                attempt,
+                retries: retries as u32,
+            });
+            tokio::time::sleep(Duration::from_secs(delay)).await;
+        }
+    }
+
+    fn apply_when_overrides(&self, task: &Task, vars: &Vars, r: &mut ActionResult) {
+        if task.changed_when.is_none() && task.failed_when.is_none() {
+            return;
+        }
+        let mut v = vars.clone();
+        if let Some(reg) = &task.register {
+            v.set(reg, Value::Object(r.registered()));
+        }
+        if let Some(conds) = &task.changed_when {
+            match self.eval_all(conds, &v) {
+                Ok(true) if r.status == HostStatus::Ok => r.status = HostStatus::Changed,
+                Ok(false) if r.status == HostStatus::Changed => r.status = HostStatus::Ok,
+                Ok(_) => {}
+                Err((expr, e)) => {
+                    *r = ActionResult::failed(self.tmpl_err(task, &format!("changed_when '{expr}'"), &e));
+                    return;
+                }
+            }
+            if let Some(reg) = &task.register {
+                v.set(reg, Value::Object(r.registered()));
+            }
+        }
+        if let Some(conds) = &task.failed_when {
+            match self.eval_all(conds, &v) {
+                Ok(true) => {
+                    r.status = HostStatus::Failed;
+                    if r.msg.is_none() {
+                        r.msg = Some(format!("failed_when: {}", conds.join(" and ")));
+                    }
+                }
+                Ok(false) => {
+                    if r.status == HostStatus::Failed {
+                        r.status = if r.changes.is_empty() {
+                            HostStatus::Ok
+                        } else {
+                            HostStatus::Changed
+                        };
+                        r.msg = None;
+                    }
+                }
+                Err((expr, e)) => {
+                    *r = ActionResult::failed(self.tmpl_err(task, &format!("failed_when '{expr}'"), &e));
+                }
+            }
+        }
+    }
+
+    async fn run_action(
+        &self,
+        task: &Task,
+        vars: &Vars,
+        host: &Arc<HostCtx>,
+        delegate: Option<&str>,
+    ) -> ActionResult {
+        let TaskAction::Module { module, args } = &task.action else {
+            return ActionResult::failed("internal: not a module task");
+        };
+        let name = canonical(module);
+        if controller::is_controller_action(name) {
+            return self.run_controller(name, args, task, vars, host, delegate).await;
+        }
+        self.run_module(module, args, task, vars, host, delegate)
+            .await
+    }
+
+    async fn run_module(
+        &self,
+        module: &str,
+        raw_args: &Map,
+        task: &Task,
+        vars: &Vars,
+        host: &Arc<HostCtx>,
+        delegate: Option<&str>,
+    ) -> ActionResult {
+        let Some(factory) = fmc_modules::registry().get(module) else {
+            return ActionResult::failed(format!("{}: unknown module '{module}'", task.span));
+        };
+        let args = match self.templar.render_value(&Value::Object(raw_args.clone()), vars) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => return ActionResult::failed("module arguments must be a mapping"),
+            Err(e) => return ActionResult::failed(self.tmpl_err(task, "arguments", &e)),
+        };
+        let prepared = match factory.prepare(&args) {
+            Ok(p) => p,
+            Err(e) => {
+                return ActionResult::failed(format!("{}: task '{}': {e}", task.span, task.display_name()));
+            }
+        };
+        let (ep, cv) = match self.endpoint(host, vars, task, delegate) {
+            Ok(x) => x,
+            Err(e) => return ActionResult::failed(e),
+        };
+        let conn = match self.conns.get(&ep).await {
+            Ok(c) => c,
+            Err(e) => return ActionResult::unreachable(e.to_string()),
+        };
+        let become_s = become_spec(&task.keywords, &cv, self.opts.become_password.as_ref());
+        let env = match &task.keywords.environment {
+            None => vec![],
+            Some(e) => match self.templar.render_value(e, vars) {
+                Ok(Value::Object(m)) => m
+                    .into_iter()
+                    .map(|(k, v)| (k, fmc_core::lenient::to_string(&v).unwrap_or_default()))
+                    .collect(),
+                Ok(Value::Null) => vec![],
+                Ok(_) => return ActionResult::failed("environment must be a mapping"),
+                Err(e) => return ActionResult::failed(self.tmpl_err(task, "environment", &e)),
+            },
+        };
+        let role_dir = task.role.as_ref().map(|r| r.path.clone());
+        let files = TaskFiles {
+            role_dir: role_dir.as_deref(),
+            playbook_dir: &self.playbook_dir,
+            templar: &self.templar,
+            vars,
+        };
+        let facts = host.facts();
+        let empty = Map::new();
+        let ctx = ModuleCtx {
+            host: &host.name,
+            facts: facts.as_ref(),
+            files: &files,
+            vars: &empty,
+        };
+        let req = |script: String, stdin: Option<Vec<u8>>, timeout: Option<Duration>| ExecRequest {
+            script,
+            stdin,
+            become_spec: become_s.clone(),
+            env: env.clone(),
+            timeout,
+        };
+        let probe_out = match prepared.probe(&ctx) {
+            Err(e) => return ActionResult::failed(e.to_string()),
+            Ok(None) => None,
+            Ok(Some(p)) => match conn.exec(req(p.script, p.stdin, None)).await {
+                Ok(o) => Some(o),
+                Err(e) => return transport_result(&e),
+            },
+        };
+        let plan = match prepared.plan(&ctx, probe_out.as_ref()) {
+            Ok(p) => p,
+            Err(e) => return ActionResult::failed(e.to_string()),
+        };
+        if let Some(msg) = &plan.failed {
+            let mut r = ActionResult::failed(msg.clone());
+            r.result = plan.result.clone();
+            return r;
+        }
+        let want_diff = task.keywords.diff.unwrap_or(self.opts.diff);
+        let check = task.keywords.check_mode.unwrap_or(self.opts.check);
+        if check {
+            let support = prepared
+                .check_support()
+                .unwrap_or(factory.info().check);
+            if support == CheckSupport::None && !plan.actions.is_empty() {
+                return ActionResult::skipped("skipped: this module cannot predict its result in check mode");
+            }
+            return ActionResult {
+                status: if plan.changed() {
+                    HostStatus::Changed
+                } else {
+                    HostStatus::Ok
+                },
+                result: plan.result.clone(),
+                msg: None,
+                diff: if want_diff { plan.diff.clone() } else { None },
+                changes: plan.changes.clone(),
+                show: false,
+            };
+        }
+        let mut outputs: Vec<ExecOutput> = Vec::with_capacity(plan.actions.len());
+        for action in &plan.actions {
+            match action {
+                Action::Exec {
+                    script,
+                    stdin,
+                    allow_failure,
+                    timeout,
+                } => match conn.exec(req(script.clone(), stdin.clone(), *timeout)).await {
+                    Ok(o) => {
+                        let stop = o.rc != 0 && !allow_failure;
+                        outputs.push(o);
+                        if stop {
+                            break;
+                        }
+                    }
+                    Err(e) => return transport_result(&e),
+                },
+                Action::Reboot {
+                    command,
+                    test_command,
+                    timeout,
+                } => {
+                    let r = reboot(conn.as_ref(), command, test_command, *timeout, &req).await;
+                    match r {
+                        Ok(o) => outputs.push(o),
+                        Err(msg) => return ActionResult::failed(msg),
+                    }
+                }
+            }
+        }
+        let out = match prepared.finish(&plan, &outputs) {
+            Ok(o) => o,
+            Err(e) => return ActionResult::failed(e.to_string()),
+        };
+        for (path, bytes) in &out.controller_writes {
+            let res = path
+                .parent()
+                .map(std::fs::create_dir_all)
+                .transpose()
+                .and_then(|_| std::fs::write(path, bytes));
+            if let Err(e) = res {
+                return ActionResult::failed(format!("writing {} on the controller: {e}", path.display()));
+            }
+        }
+        if let Some(Value::Object(f)) = out.result.get("ansible_facts") {
+            let target = if task.delegate_facts {
+                delegate.and_then(|d| self.hosts.get(d)).unwrap_or(host)
+            } else {
+                host
+            };
+            target.merge_facts(f);
+        }
+        ActionResult {
+            status: if out.failed.is_some() {
+                HostStatus::Failed
+            } else if out.changed {
+                HostStatus::Changed
+            } else {
+                HostStatus::Ok
+            },
+            result: out.result,
+            msg: out.failed,
+            diff: if want_diff { out.diff } else { None },
+            changes: if out.changed { plan.changes } else { vec![] },
+            show: false,
+        }
+    }
+}
+
+fn outcome(r: &ActionResult, ignored: bool, registered: Option<Value>) -> TaskHostOutcome {
+    TaskHostOutcome {
+        status: r.status,
+        ignored,
+        changed: r.changed(),
+        end_host: false,
+        registered,
+    }
+}
+
+fn transport_result(e: &TransportError) -> ActionResult {
+    if e.is_unreachable() {
+        ActionResult::unreachable(e.to_string())
+    } else {
+        ActionResult::failed(e.to_string())
+    }
+}
+
+fn item_label(item: &Value) -> String {
+    match item {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn glob_paths(pattern: &str) -> Vec<String> {
+    // A small glob: only the last path component may hold wildcards.
+    let p = std::path::Path::new(pattern);
+    let (Some(dir), Some(name)) = (p.parent(), p.file_name().and_then(|n| n.to_str())) else {
+        return vec![];
+    };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return vec![];
+    };
+    rd.filter_map(Result::ok)
+        .filter(|e| e.path().is_file())
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            wildcard(name, &n).then(|| e.path().display().to_string())
+        })
+        .collect()
+}
+
+/// `*` and `?` matching.
+pub(crate) fn wildcard(pat: &str, s: &str) -> bool {
+    let (p, s): (Vec<char>, Vec<char>) = (pat.chars().collect(), s.chars().collect());
+    let (mut pi, mut si, mut star, mut mark) = (0, 0, None, 0);
+    while si < s.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == s[si]) {
+            pi += 1;
+            si += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = si;
+            pi += 1;
+        } else if let Some(st) = star {
+            pi = st + 1;
+            mark += 1;
+            si = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+/// Reboots through `conn` and waits until the host is back with a new boot id.
+async fn reboot(
+    conn: &dyn Connection,
+    command: &str,
+    test_command: &str,
+    timeout: Duration,
+    req: &(dyn Fn(String, Option<Vec<u8>>, Option<Duration>) -> ExecRequest + Sync),
+) -> Result<ExecOutput, String> {
+    let boot_id = "cat /proc/sys/kernel/random/boot_id";
+    let before = conn
+        .exec(req(boot_id.into(), None, Some(Duration::from_secs(30))))
+        .await
+        .map_err(|e| format!("reading boot id: {e}"))?
+        .stdout_str();
+    // The connection usually drops while the command runs: that is expected.
+    let _ = conn
+        .exec(req(
+            format!("( sleep 1; {command} ) >/dev/null 2>&1 &"),
+            None,
+            Some(Duration::from_secs(10)),
+        ))
+        .await;
+    let deadline = Instant::now() + timeout;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    loop {
+        if Instant::now() > deadline {
+            return Err(format!("host did not come back within {}s", timeout.as_secs()));
+        }
+        if conn.reconnect().await.is_ok() {
+            if let Ok(o) = conn
+                .exec(req(boot_id.into(), None, Some(Duration::from_secs(10))))
+                .await
+            {
+                if o.rc == 0 && o.stdout_str() != before {
+                    let t = conn
+                        .exec(req(test_command.into(), None, Some(Duration::from_secs(30))))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    if t.rc == 0 {
+                        return Ok(t);
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::wildcard;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard("*.conf", "a.conf"));
+        assert!(!wildcard("*.conf", "a.conf.bak"));
+        assert!(wildcard("web?", "web1"));
+        assert!(wildcard("*", ""));
+    }
+}

@@ -1,0 +1,1207 @@
+//! Plays, batches, the linear strategy, blocks, includes and handlers.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use fmc_core::{Event, HostRecap, HostStatus, Map, Value};
+use fmc_inventory::Inventory;
+use fmc_playbook::{Play, Playbook, Role, RoleInvocation, Serial, Task, TaskAction};
+use fmc_template::{Templar, Vars};
+use futures::future::BoxFuture;
+use futures::stream::{self, StreamExt};
+use indexmap::IndexMap;
+
+use crate::connect::Connections;
+use crate::exec::TaskHostOutcome;
+use crate::hostvars::{HostCtx, RunHostVars};
+use crate::{EventSink, RunError, RunOptions, RunSummary};
+
+/// Run-wide state.
+pub(crate) struct Run<'a> {
+    pub pb: &'a Playbook,
+    pub inv: &'a Inventory,
+    pub opts: &'a RunOptions,
+    pub sink: Arc<dyn EventSink>,
+    pub templar: Templar,
+    pub conns: Connections,
+    pub hosts: Arc<IndexMap<String, Arc<HostCtx>>>,
+    pub hostvars: RunHostVars,
+    pub playbook_dir: PathBuf,
+    /// `--start-at-task` reached (always true without the flag).
+    pub started: AtomicBool,
+    /// `any_errors_fatal` or `meta: end_play` with abort semantics stopped the run.
+    pub aborted: AtomicBool,
+}
+
+/// Play-wide variable layers and lookups.
+pub(crate) struct PlayCtx {
+    pub name: String,
+    pub vars: Arc<Map>,
+    pub vars_files: Arc<Map>,
+    pub role_defaults: Arc<Map>,
+    pub role_vars: Arc<Map>,
+    /// Roles of the play by directory, for per-task role layers.
+    pub roles: HashMap<PathBuf, Arc<Role>>,
+    pub magic: Arc<Map>,
+    pub any_errors_fatal: bool,
+    pub max_fail_percentage: Option<f64>,
+    pub force_handlers: bool,
+}
+
+/// What encloses a task list: the play, the role invocation's parameters, blocks.
+#[derive(Clone)]
+pub(crate) struct Scope {
+    pub play: Arc<PlayCtx>,
+    pub role_params: Arc<Map>,
+    /// Enclosing blocks' and includes' `vars`, outer first.
+    pub block_vars: Vec<Arc<Map>>,
+    /// Per-host extra layer (loop variables of a looped include).
+    pub per_host: Option<Arc<HashMap<String, Map>>>,
+    pub handler: bool,
+}
+
+/// A handler and the scope it runs in.
+#[derive(Clone)]
+pub(crate) struct Handler {
+    pub task: Task,
+    pub scope: Scope,
+}
+
+/// Per-host state within one play batch.
+#[derive(Default)]
+pub(crate) struct HostPlayState {
+    pub failed: bool,
+    pub unreachable: bool,
+    pub ended: bool,
+    /// Indices into `Batch::handlers` notified and not yet run.
+    pub notified: Vec<usize>,
+}
+
+pub(crate) struct Batch {
+    pub hosts: Vec<Arc<HostCtx>>,
+    pub state: Vec<HostPlayState>,
+    pub handlers: Vec<Handler>,
+    /// The play was stopped for every host (any_errors_fatal, max_fail_percentage,
+    /// `meta: end_play`).
+    pub stopped: bool,
+}
+
+impl Batch {
+    fn active(&self, i: usize) -> bool {
+        let s = &self.state[i];
+        !s.failed && !s.unreachable && !s.ended && !self.stopped
+    }
+}
+
+fn layer(map: Map) -> Arc<Map> {
+    Arc::new(map)
+}
+
+impl<'a> Run<'a> {
+    pub fn new(
+        pb: &'a Playbook,
+        inv: &'a Inventory,
+        opts: &'a RunOptions,
+        sink: Arc<dyn EventSink>,
+    ) -> Result<Self, RunError> {
+        let groups = inv.groups();
+        let mut global = Map::new();
+        global.insert(
+            "groups".into(),
+            serde_json::to_value(&groups).unwrap_or(Value::Null),
+        );
+        let playbook_dir = crate::playbook_dir(pb);
+        global.insert(
+            "playbook_dir".into(),
+            Value::String(absolute(&playbook_dir).display().to_string()),
+        );
+        global.insert(
+            "inventory_dir".into(),
+            Value::Null,
+        );
+        global.insert("ansible_check_mode".into(), Value::Bool(opts.check));
+        global.insert("ansible_diff_mode".into(), Value::Bool(opts.diff));
+        global.insert(
+            "ansible_run_tags".into(),
+            serde_json::json!(if opts.tags.only.is_empty() {
+                vec!["all".to_string()]
+            } else {
+                opts.tags.only.clone()
+            }),
+        );
+        global.insert("ansible_skip_tags".into(), serde_json::json!(opts.tags.skip));
+        global.insert("ansible_version".into(), serde_json::json!({"full": "2.17.0", "major": 2, "minor": 17, "revision": 0, "string": "2.17.0 (fmc)"}));
+        global.insert("fmc_version".into(), Value::String(env!("CARGO_PKG_VERSION").into()));
+
+        let mut names = inv.host_names();
+        if !names.iter().any(|n| n == "localhost") {
+            names.push("localhost".into());
+        }
+        let mut hosts = IndexMap::new();
+        for name in names {
+            let mut magic = Map::new();
+            magic.insert("inventory_hostname".into(), Value::String(name.clone()));
+            magic.insert(
+                "inventory_hostname_short".into(),
+                Value::String(name.split('.').next().unwrap_or(&name).to_string()),
+            );
+            magic.insert("group_names".into(), serde_json::json!(inv.group_names(&name)));
+            let ctx = HostCtx::new(&name, inv.host_vars(&name), magic);
+            hosts.insert(name, Arc::new(ctx));
+        }
+        let hosts = Arc::new(hosts);
+        let hostvars = RunHostVars {
+            hosts: hosts.clone(),
+            global: layer(global),
+            defaults: layer(opts.default_vars.clone()),
+            extra: layer(opts.extra_vars.clone()),
+        };
+        let conns = Connections::new(&opts.ssh).map_err(RunError::Input)?;
+        Ok(Run {
+            pb,
+            inv,
+            opts,
+            sink,
+            templar: Templar::new(),
+            conns,
+            hosts,
+            hostvars,
+            playbook_dir,
+            started: AtomicBool::new(opts.start_at_task.is_none()),
+            aborted: AtomicBool::new(false),
+        })
+    }
+
+    pub fn emit(&self, e: Event) {
+        self.sink.emit(e);
+    }
+
+    pub async fn execute(&self) -> RunSummary {
+        for play in &self.pb.plays {
+            if self.aborted.load(Ordering::SeqCst) {
+                break;
+            }
+            self.run_play(play).await;
+        }
+        let mut recap = std::collections::BTreeMap::new();
+        for (name, h) in self.hosts.iter() {
+            let r = h.recap();
+            if r != HostRecap::default() {
+                recap.insert(name.clone(), r);
+            }
+        }
+        RunSummary { recap }
+    }
+
+    /// Vars with only run-wide layers (for play names, `hosts:` patterns, vars_files).
+    fn play_level_vars(&self, play_vars: &Arc<Map>) -> Vars {
+        let mut v = Vars::new();
+        v.push("magic (global)", self.hostvars.global.clone());
+        v.push("play vars", play_vars.clone());
+        v.push("extra vars", self.hostvars.extra.clone());
+        v.set_hostvars(Arc::new(self.hostvars.clone()));
+        v
+    }
+
+    fn select_hosts(&self, play: &Play, vars: &Vars) -> Result<Vec<String>, String> {
+        let pattern = self
+            .templar
+            .render_str(&play.hosts, vars)
+            .map_err(|e| format!("{}: hosts: {e}", play.span))?;
+        let mut hosts = self.inv.select(&pattern).map_err(|e| e.to_string())?;
+        if let Some(limit) = &self.opts.limit {
+            let allowed: HashSet<String> = self
+                .inv
+                .select(limit)
+                .map_err(|e| format!("--limit: {e}"))?
+                .into_iter()
+                .collect();
+            hosts.retain(|h| allowed.contains(h));
+        }
+        Ok(hosts)
+    }
+
+    async fn run_play(&self, play: &Play) {
+        let play_vars = layer(play.vars.clone());
+        let pvars = self.play_level_vars(&play_vars);
+        let name = self
+            .templar
+            .render_str(&play.name, &pvars)
+            .unwrap_or_else(|_| play.name.clone());
+        let selected = match self.select_hosts(play, &pvars) {
+            Ok(h) => h,
+            Err(msg) => {
+                self.emit(Event::Warning { msg });
+                self.aborted.store(true, Ordering::SeqCst);
+                return;
+            }
+        };
+        self.emit(Event::PlayStart {
+            name: name.clone(),
+            hosts: selected.clone(),
+        });
+        if selected.is_empty() {
+            self.emit(Event::Warning {
+                msg: format!("play '{name}': no hosts matched '{}'", play.hosts),
+            });
+            return;
+        }
+        let vars_files = match self.load_vars_files(play, &pvars) {
+            Ok(m) => m,
+            Err(msg) => {
+                self.fail_all(&selected, &format!("vars_files: {msg}"));
+                return;
+            }
+        };
+        let mut roles = HashMap::new();
+        let mut role_defaults = Map::new();
+        let mut role_vars = Map::new();
+        fn collect(
+            inv: &RoleInvocation,
+            roles: &mut HashMap<PathBuf, Arc<Role>>,
+            d: &mut Map,
+            v: &mut Map,
+        ) {
+            for dep in &inv.role.dependencies {
+                collect(dep, roles, d, v);
+            }
+            roles.insert(inv.role.path.clone(), inv.role.clone());
+            merge_into(d, &inv.role.defaults);
+            merge_into(v, &inv.role.vars);
+        }
+        for inv in &play.roles {
+            collect(inv, &mut roles, &mut role_defaults, &mut role_vars);
+        }
+        let opts = fmc_playbook::LoadOptions {
+            role_paths: self.role_paths(),
+        };
+        for list in [&play.pre_tasks, &play.tasks, &play.post_tasks, &play.handlers] {
+            collect_task_roles(list, &mut roles, &mut role_defaults, &mut role_vars, &opts);
+        }
+        let mut magic = Map::new();
+        magic.insert("ansible_play_name".into(), Value::String(name.clone()));
+        magic.insert("ansible_play_hosts_all".into(), serde_json::json!(selected));
+        magic.insert("ansible_play_hosts".into(), serde_json::json!(selected));
+        let ctx = Arc::new(PlayCtx {
+            name: name.clone(),
+            vars: play_vars,
+            vars_files: layer(vars_files),
+            role_defaults: layer(role_defaults),
+            role_vars: layer(role_vars),
+            roles,
+            magic: layer(magic),
+            any_errors_fatal: play.any_errors_fatal,
+            max_fail_percentage: play.max_fail_percentage,
+            force_handlers: play.force_handlers,
+        });
+        let scope = Scope {
+            play: ctx.clone(),
+            role_params: Arc::new(Map::new()),
+            block_vars: vec![],
+            per_host: None,
+            handler: false,
+        };
+        let handlers = play_handlers(play, &scope);
+
+        for batch_hosts in batches(&selected, &play.serial) {
+            if self.aborted.load(Ordering::SeqCst) {
+                break;
+            }
+            let hosts: Vec<Arc<HostCtx>> = batch_hosts
+                .iter()
+                .filter_map(|h| self.hosts.get(h).cloned())
+                .collect();
+            let n = hosts.len();
+            let mut batch = Batch {
+                hosts,
+                state: (0..n).map(|_| HostPlayState::default()).collect(),
+                handlers: handlers.clone(),
+                stopped: false,
+            };
+            if play.gather_facts {
+                self.gather_facts(&mut batch).await;
+            }
+            self.run_list(&play.pre_tasks, &scope, &mut batch, false).await;
+            self.flush_handlers(&mut batch).await;
+            for inv in &play.roles {
+                self.run_role(inv, &scope, &mut batch, &mut HashSet::new())
+                    .await;
+            }
+            self.run_list(&play.tasks, &scope, &mut batch, false).await;
+            self.flush_handlers(&mut batch).await;
+            self.run_list(&play.post_tasks, &scope, &mut batch, false)
+                .await;
+            self.flush_handlers(&mut batch).await;
+            let all_failed = (0..n).all(|i| batch.state[i].failed || batch.state[i].unreachable);
+            if batch.stopped || all_failed {
+                if batch.stopped && ctx.any_errors_fatal {
+                    self.aborted.store(true, Ordering::SeqCst);
+                }
+                break;
+            }
+        }
+        self.emit(Event::PlayEnd { name });
+    }
+
+    fn fail_all(&self, hosts: &[String], msg: &str) {
+        for h in hosts {
+            if let Some(ctx) = self.hosts.get(h) {
+                ctx.bump(|r| r.failed += 1);
+                self.emit(Event::HostResult {
+                    host: h.clone(),
+                    task: "vars_files".into(),
+                    status: HostStatus::Failed,
+                    ignored: false,
+                    delegated_to: None,
+                    item: None,
+                    msg: Some(msg.to_string()),
+                    diff: None,
+                    changes: vec![],
+                    result: None,
+                    duration_ms: 0,
+                });
+            }
+        }
+    }
+
+    fn load_vars_files(&self, play: &Play, vars: &Vars) -> Result<Map, String> {
+        let mut out = Map::new();
+        for f in &play.vars_files {
+            let rendered = self.templar.render_str(f, vars).map_err(|e| e.to_string())?;
+            let path = resolve_rel(&play.base_dir, &rendered);
+            let v = fmc_yaml::load(&path).map_err(|e| e.to_string())?;
+            match v {
+                Value::Object(m) => merge_into(&mut out, &m),
+                Value::Null => {}
+                _ => return Err(format!("{}: must be a mapping of variables", path.display())),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn gather_facts(&self, batch: &mut Batch) {
+        let need: Vec<usize> = (0..batch.hosts.len())
+            .filter(|i| batch.active(*i) && batch.hosts[*i].facts().is_none())
+            .collect();
+        if need.is_empty() {
+            return;
+        }
+        self.emit(Event::TaskStart {
+            name: "Gathering Facts".into(),
+            location: String::new(),
+            handler: false,
+        });
+        let forks = self.opts.forks.unwrap_or(usize::MAX).max(1);
+        let hosts = &batch.hosts;
+        let results: Vec<(usize, TaskHostOutcome)> = stream::iter(need)
+            .map(|i| async move { (i, self.gather_one(&hosts[i]).await) })
+            .buffer_unordered(forks)
+            .collect()
+            .await;
+        self.apply_outcomes(batch, results, None);
+    }
+
+    /// Records per-host outcomes of one task into the batch state.
+    pub(crate) fn apply_outcomes(
+        &self,
+        batch: &mut Batch,
+        results: Vec<(usize, TaskHostOutcome)>,
+        task: Option<&Task>,
+    ) {
+        let mut failed_now = 0usize;
+        for (i, out) in results {
+            let st = &mut batch.state[i];
+            match out.status {
+                HostStatus::Failed if !out.ignored => {
+                    st.failed = true;
+                    failed_now += 1;
+                }
+                HostStatus::Unreachable if !out.ignored => st.unreachable = true,
+                _ => {}
+            }
+            if out.end_host {
+                st.ended = true;
+            }
+            if out.changed {
+                if let Some(t) = task {
+                    for n in &t.notify {
+                        self.notify(batch, i, n);
+                    }
+                }
+            }
+        }
+        let any_fatal = task
+            .and_then(|t| t.keywords.any_errors_fatal)
+            .unwrap_or(false);
+        if failed_now > 0 && any_fatal {
+            batch.stopped = true;
+        }
+    }
+
+    fn notify(&self, batch: &mut Batch, host: usize, name: &str) {
+        let mut found = false;
+        for (idx, h) in batch.handlers.iter().enumerate() {
+            if handler_matches(&h.task, name) {
+                found = true;
+                if !batch.state[host].notified.contains(&idx) {
+                    batch.state[host].notified.push(idx);
+                }
+            }
+        }
+        if !found {
+            self.emit(Event::Warning {
+                msg: format!("handler '{name}' notified by {} not found", batch.hosts[host].name),
+            });
+        }
+    }
+
+    /// Checks `any_errors_fatal` / `max_fail_percentage` after a task.
+    fn check_fail_limits(&self, batch: &mut Batch, scope: &Scope) {
+        let n = batch.hosts.len();
+        let failed = (0..n)
+            .filter(|i| batch.state[*i].failed || batch.state[*i].unreachable)
+            .count();
+        if failed == 0 {
+            return;
+        }
+        if scope.play.any_errors_fatal {
+            batch.stopped = true;
+            return;
+        }
+        if let Some(max) = scope.play.max_fail_percentage {
+            let pct = failed as f64 * 100.0 / n as f64;
+            if pct > max {
+                self.emit(Event::Warning {
+                    msg: format!(
+                        "{failed} of {n} hosts failed ({pct:.0}% > max_fail_percentage {max}): stopping the play"
+                    ),
+                });
+                batch.stopped = true;
+            }
+        }
+    }
+
+    pub(crate) fn run_role<'s>(
+        &'s self,
+        inv: &'s RoleInvocation,
+        scope: &'s Scope,
+        batch: &'s mut Batch,
+        seen: &'s mut HashSet<PathBuf>,
+    ) -> BoxFuture<'s, ()> {
+        Box::pin(async move {
+            for dep in &inv.role.dependencies {
+                if !seen.contains(&dep.role.path) || dep.role.allow_duplicates {
+                    self.run_role(dep, scope, batch, seen).await;
+                }
+            }
+            if seen.contains(&inv.role.path) && !inv.role.allow_duplicates {
+                return;
+            }
+            seen.insert(inv.role.path.clone());
+            let mut s = scope.clone();
+            s.role_params = Arc::new(inv.vars.clone());
+            let hosts = self.hosts_passing(&inv.when, &s, batch, None);
+            self.run_list_on(&inv.role.tasks, &s, batch, false, Some(hosts))
+                .await;
+        })
+    }
+
+    /// Hosts (batch indices) for which all `when` conditions hold; hosts whose
+    /// condition errors fail.
+    fn hosts_passing(
+        &self,
+        when: &[String],
+        scope: &Scope,
+        batch: &mut Batch,
+        among: Option<&[usize]>,
+    ) -> Vec<usize> {
+        let idx: Vec<usize> = match among {
+            Some(a) => a.to_vec(),
+            None => (0..batch.hosts.len()).filter(|i| batch.active(*i)).collect(),
+        };
+        if when.is_empty() {
+            return idx;
+        }
+        let mut out = vec![];
+        for i in idx {
+            let vars = self.vars_for(&batch.hosts[i], None, scope);
+            let mut ok = true;
+            for c in when {
+                match self.templar.eval_cond(c, &vars) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        ok = false;
+                        break;
+                    }
+                    Err(e) => {
+                        ok = false;
+                        batch.state[i].failed = true;
+                        batch.hosts[i].bump(|r| r.failed += 1);
+                        self.emit(Event::HostResult {
+                            host: batch.hosts[i].name.clone(),
+                            task: "when".into(),
+                            status: HostStatus::Failed,
+                            ignored: false,
+                            delegated_to: None,
+                            item: None,
+                            msg: Some(format!("when: {c}: {e}")),
+                            diff: None,
+                            changes: vec![],
+                            result: None,
+                            duration_ms: 0,
+                        });
+                        break;
+                    }
+                }
+            }
+            if ok {
+                out.push(i);
+            }
+        }
+        out
+    }
+
+    pub(crate) fn run_list<'s>(
+        &'s self,
+        tasks: &'s [Task],
+        scope: &'s Scope,
+        batch: &'s mut Batch,
+        include_failed: bool,
+    ) -> BoxFuture<'s, ()> {
+        self.run_list_on(tasks, scope, batch, include_failed, None)
+    }
+
+    /// Runs tasks in order on the batch's active hosts (restricted to `only` when
+    /// given). With `include_failed`, hosts that failed inside the enclosing block
+    /// still run (used for `always`).
+    pub(crate) fn run_list_on<'s>(
+        &'s self,
+        tasks: &'s [Task],
+        scope: &'s Scope,
+        batch: &'s mut Batch,
+        include_failed: bool,
+        only: Option<Vec<usize>>,
+    ) -> BoxFuture<'s, ()> {
+        Box::pin(async move {
+            for task in tasks {
+                if batch.stopped || self.aborted.load(Ordering::SeqCst) {
+                    return;
+                }
+                let hosts: Vec<usize> = (0..batch.hosts.len())
+                    .filter(|i| only.as_ref().is_none_or(|o| o.contains(i)))
+                    .filter(|i| {
+                        let s = &batch.state[*i];
+                        if include_failed {
+                            !s.unreachable && !s.ended && !batch.stopped
+                        } else {
+                            batch.active(*i)
+                        }
+                    })
+                    .collect();
+                if hosts.is_empty() {
+                    return;
+                }
+                self.run_task(task, scope, batch, hosts).await;
+                self.check_fail_limits(batch, scope);
+            }
+        })
+    }
+
+    async fn run_task(&self, task: &Task, scope: &Scope, batch: &mut Batch, hosts: Vec<usize>) {
+        match &task.action {
+            TaskAction::Block {
+                block,
+                rescue,
+                always,
+            } => {
+                let mut s = scope.clone();
+                if !task.vars.is_empty() {
+                    s.block_vars.push(Arc::new(task.vars.clone()));
+                }
+                let members = self.hosts_passing(&task.when, &s, batch, Some(&hosts));
+                if members.is_empty() {
+                    return;
+                }
+                let before: Vec<bool> = members.iter().map(|i| batch.state[*i].failed).collect();
+                self.run_list_on(block, &s, batch, false, Some(members.clone()))
+                    .await;
+                let failed_in_block: Vec<usize> = members
+                    .iter()
+                    .zip(&before)
+                    .filter(|(i, was)| !**was && batch.state[**i].failed)
+                    .map(|(i, _)| *i)
+                    .collect();
+                if !rescue.is_empty() && !failed_in_block.is_empty() {
+                    for i in &failed_in_block {
+                        batch.state[*i].failed = false;
+                        batch.hosts[*i].bump(|r| r.failed = r.failed.saturating_sub(1));
+                    }
+                    if batch.stopped && scope.play.any_errors_fatal {
+                        batch.stopped = false;
+                    }
+                    self.run_list_on(rescue, &s, batch, false, Some(failed_in_block))
+                        .await;
+                }
+                if !always.is_empty() {
+                    self.run_list_on(always, &s, batch, true, Some(members))
+                        .await;
+                }
+            }
+            TaskAction::Meta(m) => self.run_meta(task, m, scope, batch, hosts).await,
+            TaskAction::IncludeTasks { .. } | TaskAction::IncludeRole { .. } => {
+                if !self.selected(task) {
+                    return;
+                }
+                self.run_include(task, scope, batch, hosts).await;
+            }
+            TaskAction::Module { .. } => {
+                if !self.selected(task) {
+                    return;
+                }
+                self.emit(Event::TaskStart {
+                    name: self.task_title(task, scope, batch, &hosts),
+                    location: task.span.to_string(),
+                    handler: scope.handler,
+                });
+                let run_once = task.keywords.run_once.unwrap_or(false);
+                let targets: Vec<usize> = if run_once {
+                    hosts.iter().take(1).copied().collect()
+                } else {
+                    hosts.clone()
+                };
+                let forks = self.opts.forks.unwrap_or(usize::MAX).max(1);
+                let bh = &batch.hosts;
+                let mut results: Vec<(usize, TaskHostOutcome)> = stream::iter(targets)
+                    .map(|i| async move { (i, self.run_task_host(task, scope, &bh[i]).await) })
+                    .buffer_unordered(forks)
+                    .collect()
+                    .await;
+                if run_once {
+                    if let Some((_, first)) = results.first() {
+                        let first = first.clone();
+                        for i in hosts.iter().skip(1) {
+                            if let (Some(reg), Some(res)) = (&task.register, &first.registered) {
+                                batch.hosts[*i].set_runtime(reg, res.clone());
+                            }
+                            results.push((*i, first.clone()));
+                        }
+                    }
+                }
+                self.apply_outcomes(batch, results, Some(task));
+            }
+        }
+    }
+
+    /// `--tags`/`--skip-tags` and `--start-at-task`.
+    fn selected(&self, task: &Task) -> bool {
+        if !self.opts.tags.selects(&task.tags) {
+            return false;
+        }
+        if !self.started.load(Ordering::SeqCst) {
+            let want = self.opts.start_at_task.as_deref().unwrap_or("");
+            let matches = task.name.as_deref() == Some(want) || task.display_name() == want;
+            if !matches {
+                return false;
+            }
+            self.started.store(true, Ordering::SeqCst);
+        }
+        true
+    }
+
+    fn task_title(&self, task: &Task, scope: &Scope, batch: &Batch, hosts: &[usize]) -> String {
+        let title = task.display_name();
+        if !title.contains("{{") {
+            return title;
+        }
+        match hosts.first() {
+            Some(i) => {
+                let vars = self.vars_for(&batch.hosts[*i], Some(task), scope);
+                self.templar.render_str(&title, &vars).unwrap_or(title)
+            }
+            None => title,
+        }
+    }
+
+    async fn run_meta(&self, task: &Task, m: &str, scope: &Scope, batch: &mut Batch, hosts: Vec<usize>) {
+        let passing = self.hosts_passing(&task.when, scope, batch, Some(&hosts));
+        match m {
+            "flush_handlers" => {
+                if !passing.is_empty() {
+                    self.flush_handlers(batch).await;
+                }
+            }
+            "end_play" => {
+                if !passing.is_empty() {
+                    for i in 0..batch.hosts.len() {
+                        batch.state[i].ended = true;
+                    }
+                }
+            }
+            "end_batch" => {
+                for i in 0..batch.hosts.len() {
+                    batch.state[i].ended = true;
+                }
+            }
+            "end_host" => {
+                for i in passing {
+                    batch.state[i].ended = true;
+                }
+            }
+            "clear_host_errors" => {
+                for s in batch.state.iter_mut() {
+                    s.failed = false;
+                }
+            }
+            "clear_facts" => {
+                for i in passing {
+                    *batch.hosts[i]
+                        .facts
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+                    batch.hosts[i].set_facts_vars_empty();
+                }
+            }
+            "noop" | "reset_connection" | "refresh_inventory" => {}
+            other => self.emit(Event::Warning {
+                msg: format!("{}: meta '{other}' is not supported; ignored", task.span),
+            }),
+        }
+    }
+
+    pub(crate) async fn flush_handlers(&self, batch: &mut Batch) {
+        let mut idx = 0;
+        while idx < batch.handlers.len() {
+            let hosts: Vec<usize> = (0..batch.hosts.len())
+                .filter(|i| batch.state[*i].notified.contains(&idx))
+                .filter(|i| {
+                    let s = &batch.state[*i];
+                    !s.unreachable && (!s.failed || batch.handlers[idx].scope.play.force_handlers)
+                })
+                .collect();
+            for s in batch.state.iter_mut() {
+                s.notified.retain(|n| *n != idx);
+            }
+            if !hosts.is_empty() {
+                let h = batch.handlers[idx].clone();
+                let mut task = h.task.clone();
+                // Handlers are not subject to tag selection.
+                task.tags = vec!["always".into()];
+                self.run_list_on(std::slice::from_ref(&task), &h.scope, batch, false, Some(hosts))
+                    .await;
+            }
+            idx += 1;
+        }
+    }
+
+    async fn run_include(&self, task: &Task, scope: &Scope, batch: &mut Batch, hosts: Vec<usize>) {
+        let hosts = self.hosts_passing(&task.when, scope, batch, Some(&hosts));
+        if hosts.is_empty() {
+            return;
+        }
+        // Per host: the items to include with (one `None` item without a loop).
+        let mut per_host_items: Vec<(usize, Vec<Option<Map>>)> = vec![];
+        for i in &hosts {
+            let vars = self.vars_for(&batch.hosts[*i], Some(task), scope);
+            match self.loop_items(task, &vars) {
+                Ok(None) => per_host_items.push((*i, vec![None])),
+                Ok(Some(items)) => {
+                    let lc = &task.loop_control;
+                    let maps = items
+                        .into_iter()
+                        .enumerate()
+                        .map(|(n, it)| {
+                            let mut m = Map::new();
+                            m.insert(lc.loop_var.clone(), it);
+                            if let Some(iv) = &lc.index_var {
+                                m.insert(iv.clone(), Value::from(n));
+                            }
+                            Some(m)
+                        })
+                        .collect();
+                    per_host_items.push((*i, maps));
+                }
+                Err(msg) => self.fail_host(batch, *i, task, &msg),
+            }
+        }
+        let rounds = per_host_items.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
+        for round in 0..rounds {
+            // Group hosts by what they include this round (file or role name).
+            let mut groups: IndexMap<String, Vec<usize>> = IndexMap::new();
+            let mut item_vars: HashMap<String, Map> = HashMap::new();
+            for (i, items) in &per_host_items {
+                let Some(item) = items.get(round) else { continue };
+                if !batch.active(*i) {
+                    continue;
+                }
+                let mut vars = self.vars_for(&batch.hosts[*i], Some(task), scope);
+                if let Some(m) = item {
+                    for (k, v) in m {
+                        vars.set(k, v.clone());
+                    }
+                    item_vars.insert(batch.hosts[*i].name.clone(), m.clone());
+                }
+                let target = match &task.action {
+                    TaskAction::IncludeTasks { file, .. } => self.templar.render_str(file, &vars),
+                    TaskAction::IncludeRole { name, .. } => self.templar.render_str(name, &vars),
+                    _ => continue,
+                };
+                match target {
+                    Ok(t) => groups.entry(t).or_default().push(*i),
+                    Err(e) => self.fail_host(batch, *i, task, &format!("include: {e}")),
+                }
+            }
+            let mut s = scope.clone();
+            if !task.vars.is_empty() {
+                s.block_vars.push(Arc::new(task.vars.clone()));
+            }
+            if !item_vars.is_empty() {
+                s.per_host = Some(Arc::new(item_vars));
+            }
+            for (target, members) in groups {
+                match &task.action {
+                    TaskAction::IncludeTasks { base_dir, .. } => {
+                        let path = resolve_include(base_dir, task, &target);
+                        match fmc_playbook::load_tasks_file(&path, &task.tags, task.role.clone()) {
+                            Ok(tasks) => {
+                                self.run_list_on(&tasks, &s, batch, false, Some(members)).await
+                            }
+                            Err(e) => {
+                                for i in members {
+                                    self.fail_host(batch, i, task, &e.to_string());
+                                }
+                            }
+                        }
+                    }
+                    TaskAction::IncludeRole {
+                        tasks_from,
+                        vars,
+                        search_from,
+                        ..
+                    } => {
+                        let opts = fmc_playbook::LoadOptions {
+                            role_paths: self.role_paths(),
+                        };
+                        match fmc_playbook::load_role(&target, tasks_from.as_deref(), search_from, &opts) {
+                            Ok(role) => {
+                                for h in &role.handlers {
+                                    batch.handlers.push(Handler {
+                                        task: h.clone(),
+                                        scope: s.clone(),
+                                    });
+                                }
+                                let inv = RoleInvocation {
+                                    role,
+                                    vars: vars.clone(),
+                                    when: vec![],
+                                    tags: task.tags.clone(),
+                                    span: task.span.clone(),
+                                };
+                                let mut seen = HashSet::new();
+                                let mut rs = s.clone();
+                                let mut play = (*rs.play).clone_shallow();
+                                play.roles.insert(inv.role.path.clone(), inv.role.clone());
+                                rs.play = Arc::new(play);
+                                let batch_only: Vec<usize> = members;
+                                self.run_role_on(&inv, &rs, batch, &mut seen, batch_only).await;
+                            }
+                            Err(e) => {
+                                for i in members {
+                                    self.fail_host(batch, i, task, &e.to_string());
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    async fn run_role_on(
+        &self,
+        inv: &RoleInvocation,
+        scope: &Scope,
+        batch: &mut Batch,
+        seen: &mut HashSet<PathBuf>,
+        only: Vec<usize>,
+    ) {
+        for dep in &inv.role.dependencies {
+            let mut s = scope.clone();
+            s.role_params = Arc::new(dep.vars.clone());
+            Box::pin(self.run_role_on(dep, &s, batch, seen, only.clone())).await;
+        }
+        let mut s = scope.clone();
+        s.role_params = Arc::new(inv.vars.clone());
+        self.run_list_on(&inv.role.tasks, &s, batch, false, Some(only))
+            .await;
+    }
+
+    pub(crate) fn role_paths(&self) -> Vec<PathBuf> {
+        let mut v = vec![self.playbook_dir.join("roles")];
+        if let Some(parent) = absolute(&self.playbook_dir).parent() {
+            v.push(parent.join("roles"));
+        }
+        v
+    }
+
+    pub(crate) fn fail_host(&self, batch: &mut Batch, i: usize, task: &Task, msg: &str) {
+        batch.state[i].failed = true;
+        batch.hosts[i].bump(|r| r.failed += 1);
+        self.emit(Event::HostResult {
+            host: batch.hosts[i].name.clone(),
+            task: task.display_name(),
+            status: HostStatus::Failed,
+            ignored: false,
+            delegated_to: None,
+            item: None,
+            msg: Some(format!("{}: {msg}", task.span)),
+            diff: None,
+            changes: vec![],
+            result: None,
+            duration_ms: 0,
+        });
+    }
+
+    /// The variables of `host` for `task` in `scope`, lowest precedence first:
+    /// role defaults, inventory, facts, play vars, vars_files, role vars, block vars,
+    /// task vars, set_fact/register, role params, magic vars, extra vars.
+    pub(crate) fn vars_for(&self, host: &HostCtx, task: Option<&Task>, scope: &Scope) -> Vars {
+        let role = task
+            .and_then(|t| t.role.as_ref())
+            .and_then(|r| scope.play.roles.get(&r.path));
+        let mut v = Vars::new();
+        v.push("magic (global)", self.hostvars.global.clone());
+        v.push("defaults (flags)", self.hostvars.defaults.clone());
+        v.push("role defaults (all roles)", scope.play.role_defaults.clone());
+        if let Some(r) = role {
+            v.push("role defaults", Arc::new(r.defaults.clone()));
+        }
+        v.push("inventory", host.inventory.clone());
+        v.push("facts", host.facts_snapshot());
+        v.push("play vars", scope.play.vars.clone());
+        v.push("play vars_files", scope.play.vars_files.clone());
+        v.push("role vars (all roles)", scope.play.role_vars.clone());
+        if let Some(r) = role {
+            v.push("role vars", Arc::new(r.vars.clone()));
+        }
+        for b in &scope.block_vars {
+            v.push("block vars", b.clone());
+        }
+        if let Some(t) = task {
+            if !t.vars.is_empty() {
+                v.push("task vars", Arc::new(t.vars.clone()));
+            }
+        }
+        v.push("set_fact/register", host.runtime_snapshot());
+        if !scope.role_params.is_empty() {
+            v.push("role params", scope.role_params.clone());
+        }
+        if let Some(ph) = &scope.per_host {
+            if let Some(m) = ph.get(&host.name) {
+                v.push("include loop vars", Arc::new(m.clone()));
+            }
+        }
+        let mut magic = (*host.magic).clone();
+        for (k, val) in scope.play.magic.iter() {
+            magic.insert(k.clone(), val.clone());
+        }
+        if let Some(r) = role {
+            magic.insert("role_name".into(), Value::String(r.name.clone()));
+            magic.insert(
+                "role_path".into(),
+                Value::String(absolute(&r.path).display().to_string()),
+            );
+        }
+        v.push("magic", Arc::new(magic));
+        v.push("extra vars", self.hostvars.extra.clone());
+        v.set_hostvars(Arc::new(self.hostvars.clone()));
+        v
+    }
+}
+
+impl PlayCtx {
+    fn clone_shallow(&self) -> PlayCtx {
+        PlayCtx {
+            name: self.name.clone(),
+            vars: self.vars.clone(),
+            vars_files: self.vars_files.clone(),
+            role_defaults: self.role_defaults.clone(),
+            role_vars: self.role_vars.clone(),
+            roles: self.roles.clone(),
+            magic: self.magic.clone(),
+            any_errors_fatal: self.any_errors_fatal,
+            max_fail_percentage: self.max_fail_percentage,
+            force_handlers: self.force_handlers,
+        }
+    }
+}
+
+impl HostCtx {
+    fn set_facts_vars_empty(&self) {
+        *self
+            .facts_vars
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(Map::new());
+    }
+}
+
+/// Roles reached through `import_role` (their tasks carry a [`fmc_playbook::RoleRef`]
+/// only): loads each once so its defaults and vars join the play's layers.
+fn collect_task_roles(
+    tasks: &[Task],
+    roles: &mut HashMap<PathBuf, Arc<Role>>,
+    defaults: &mut Map,
+    vars: &mut Map,
+    opts: &fmc_playbook::LoadOptions,
+) {
+    for t in tasks {
+        if let Some(r) = &t.role {
+            if !roles.contains_key(&r.path) {
+                let search = r.path.parent().unwrap_or(Path::new("."));
+                if let Ok(role) = fmc_playbook::load_role(&r.name, None, search, opts) {
+                    merge_into(defaults, &role.defaults);
+                    merge_into(vars, &role.vars);
+                    roles.insert(r.path.clone(), role);
+                }
+            }
+        }
+        if let TaskAction::Block {
+            block,
+            rescue,
+            always,
+        } = &t.action
+        {
+            for list in [block, rescue, always] {
+                collect_task_roles(list, roles, defaults, vars, opts);
+            }
+        }
+    }
+}
+
+/// Play handlers, after the handlers of every role of the play (Ansible's order).
+fn play_handlers(play: &Play, scope: &Scope) -> Vec<Handler> {
+    let mut out = vec![];
+    let mut seen = HashSet::new();
+    fn add(inv: &RoleInvocation, scope: &Scope, out: &mut Vec<Handler>, seen: &mut HashSet<PathBuf>) {
+        for d in &inv.role.dependencies {
+            add(d, scope, out, seen);
+        }
+        if !seen.insert(inv.role.path.clone()) {
+            return;
+        }
+        let mut s = scope.clone();
+        s.role_params = Arc::new(inv.vars.clone());
+        s.handler = true;
+        for h in &inv.role.handlers {
+            out.push(Handler {
+                task: h.clone(),
+                scope: s.clone(),
+            });
+        }
+    }
+    for inv in &play.roles {
+        add(inv, scope, &mut out, &mut seen);
+    }
+    let mut s = scope.clone();
+    s.handler = true;
+    for h in &play.handlers {
+        out.push(Handler {
+            task: h.clone(),
+            scope: s.clone(),
+        });
+    }
+    out
+}
+
+/// Whether `notify: name` reaches this handler: its name, `role : name`, or a `listen` topic.
+pub(crate) fn handler_matches(h: &Task, name: &str) -> bool {
+    h.name.as_deref() == Some(name) || h.display_name() == name || h.listen.iter().any(|l| l == name)
+}
+
+/// Splits hosts into `serial` batches; the last serial value repeats.
+pub(crate) fn batches(hosts: &[String], serial: &[Serial]) -> Vec<Vec<String>> {
+    if serial.is_empty() {
+        return vec![hosts.to_vec()];
+    }
+    let total = hosts.len();
+    let mut out = vec![];
+    let mut pos = 0;
+    let mut k = 0;
+    while pos < total {
+        let s = &serial[k.min(serial.len() - 1)];
+        let size = match s {
+            Serial::Count(n) => *n as usize,
+            Serial::Percent(p) => ((total as f64) * p / 100.0).floor() as usize,
+        }
+        .max(1);
+        let end = (pos + size).min(total);
+        out.push(hosts[pos..end].to_vec());
+        pos = end;
+        k += 1;
+    }
+    out
+}
+
+pub(crate) fn merge_into(dst: &mut Map, src: &Map) {
+    for (k, v) in src {
+        dst.insert(k.clone(), v.clone());
+    }
+}
+
+pub(crate) fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|d| d.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    }
+}
+
+fn resolve_rel(base: &Path, rel: &str) -> PathBuf {
+    let p = Path::new(rel);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+/// `include_tasks` paths: relative to the including file's directory, then the role's `tasks/`.
+fn resolve_include(base_dir: &Path, task: &Task, file: &str) -> PathBuf {
+    let direct = resolve_rel(base_dir, file);
+    if direct.exists() {
+        return direct;
+    }
+    if let Some(r) = &task.role {
+        let cand = r.path.join("tasks").join(file);
+        if cand.exists() {
+            return cand;
+        }
+    }
+    direct
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("h{i}")).collect()
+    }
+
+    #[test]
+    fn serial_batches() {
+        let sizes = |b: Vec<Vec<String>>| b.iter().map(Vec::len).collect::<Vec<_>>();
+        assert_eq!(sizes(batches(&hosts(5), &[])), vec![5]);
+        assert_eq!(sizes(batches(&hosts(5), &[Serial::Count(2)])), vec![2, 2, 1]);
+        assert_eq!(
+            sizes(batches(&hosts(7), &[Serial::Count(1), Serial::Count(3)])),
+            vec![1, 3, 3]
+        );
+        assert_eq!(sizes(batches(&hosts(10), &[Serial::Percent(30.0)])), vec![3, 3, 3, 1]);
+        assert_eq!(sizes(batches(&hosts(2), &[Serial::Percent(10.0)])), vec![1, 1]);
+    }
+}

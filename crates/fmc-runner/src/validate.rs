@@ -1,0 +1,151 @@
+//! Up-front checks of a loaded playbook, before any host is touched: unknown
+//! modules and parameters, notify targets that name no handler. Problems found
+//! here make `fmc-run` exit with status 4.
+
+use std::collections::HashSet;
+
+use fmc_core::Value;
+use fmc_core::module::{check_param_names, closest};
+use fmc_playbook::{Play, Playbook, RoleInvocation, Task, TaskAction};
+
+use crate::controller::{self, canonical};
+
+/// One problem, located.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// `file:line:col`.
+    pub location: String,
+    pub task: String,
+    pub msg: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: task '{}': {}", self.location, self.task, self.msg)
+    }
+}
+
+/// Every task of a play, in the order they run (roles included, handlers last).
+pub fn play_tasks(play: &Play) -> Vec<&Task> {
+    let mut out = vec![];
+    fn walk<'a>(tasks: &'a [Task], out: &mut Vec<&'a Task>) {
+        for t in tasks {
+            out.push(t);
+            if let TaskAction::Block {
+                block,
+                rescue,
+                always,
+            } = &t.action
+            {
+                walk(block, out);
+                walk(rescue, out);
+                walk(always, out);
+            }
+        }
+    }
+    fn role<'a>(inv: &'a RoleInvocation, out: &mut Vec<&'a Task>, seen: &mut HashSet<&'a std::path::Path>) {
+        for d in &inv.role.dependencies {
+            role(d, out, seen);
+        }
+        if seen.insert(&inv.role.path) {
+            walk(&inv.role.tasks, out);
+            walk(&inv.role.handlers, out);
+        }
+    }
+    walk(&play.pre_tasks, &mut out);
+    let mut seen = HashSet::new();
+    for r in &play.roles {
+        role(r, &mut out, &mut seen);
+    }
+    walk(&play.tasks, &mut out);
+    walk(&play.post_tasks, &mut out);
+    walk(&play.handlers, &mut out);
+    out
+}
+
+fn has_template(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains("{{") || s.contains("{%"),
+        Value::Array(a) => a.iter().any(has_template),
+        Value::Object(m) => m.values().any(has_template),
+        _ => false,
+    }
+}
+
+/// Checks every play; an empty result means the playbook may run.
+pub fn validate(pb: &Playbook) -> Vec<Problem> {
+    let reg = fmc_modules::registry();
+    let mut problems = vec![];
+    for play in &pb.plays {
+        let tasks = play_tasks(play);
+        // Roles included at run time may bring handlers we cannot see yet.
+        let dynamic_roles = tasks
+            .iter()
+            .any(|t| matches!(t.action, TaskAction::IncludeRole { .. }));
+        let handler_names: Vec<&Task> = tasks
+            .iter()
+            .copied()
+            .filter(|t| is_handler(play, t))
+            .collect();
+        for t in &tasks {
+            let problem = |msg: String| Problem {
+                location: t.span.to_string(),
+                task: t.display_name(),
+                msg,
+            };
+            if let TaskAction::Module { module, args } = &t.action {
+                let name = canonical(module);
+                if controller::is_controller_action(name) {
+                    let allowed = controller::params_of(name);
+                    if name != "set_fact" {
+                        for k in args.keys() {
+                            if !allowed.contains(&k.as_str()) {
+                                let hint = closest(k, allowed)
+                                    .map(|h| format!(" (did you mean '{h}'?)"))
+                                    .unwrap_or_default();
+                                problems.push(problem(format!(
+                                    "unsupported parameter '{k}' for module {name}{hint}"
+                                )));
+                            }
+                        }
+                    }
+                } else {
+                    match reg.get(module) {
+                        None => {
+                            let hint = closest(name, &reg.all_names())
+                                .map(|h| format!(" (did you mean '{h}'?)"))
+                                .unwrap_or_default();
+                            problems.push(problem(format!("unknown module '{module}'{hint}")));
+                        }
+                        Some(f) => {
+                            if let Err(e) = check_param_names(f.info(), args) {
+                                problems.push(problem(e.to_string()));
+                            } else if !has_template(&Value::Object(args.clone())) {
+                                if let Err(e) = f.prepare(args) {
+                                    problems.push(problem(e.to_string()));
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for n in &t.notify {
+                if n.contains("{{") || dynamic_roles {
+                    continue;
+                }
+                if !handler_names.iter().any(|h| crate::play::handler_matches(h, n)) {
+                    problems.push(problem(format!("notify: no handler named '{n}'")));
+                }
+            }
+        }
+    }
+    problems
+}
+
+fn is_handler(play: &Play, t: &Task) -> bool {
+    fn in_role(inv: &RoleInvocation, t: &Task) -> bool {
+        inv.role.handlers.iter().any(|h| std::ptr::eq(h, t))
+            || inv.role.dependencies.iter().any(|d| in_role(d, t))
+    }
+    play.handlers.iter().any(|h| std::ptr::eq(h, t)) || play.roles.iter().any(|r| in_role(r, t))
+}

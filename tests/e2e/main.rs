@@ -1,0 +1,304 @@
+//! End-to-end tests: `fmc-run` against real OpenSSH servers on loopback.
+//!
+//! Each test starts its own sshd hosts (see `sshd.rs`), runs the real binary and
+//! checks exit codes, the JSON event stream and the files on the hosts.
+
+mod sshd;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use sshd::Fleet;
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// JSON events (only with `--output json`).
+    fn events(&self) -> Vec<Value> {
+        self.stdout
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l}: {e}")))
+            .collect()
+    }
+    fn recap(&self) -> Value {
+        let last = self.stdout.lines().last().unwrap_or_default();
+        let v: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("last line {last:?}: {e}\n{}", self.stderr));
+        assert_eq!(v["event"], "recap", "last line must be the recap: {last}");
+        v["hosts"].clone()
+    }
+    fn total(&self, field: &str) -> u64 {
+        self.recap()
+            .as_object()
+            .map(|m| m.values().map(|h| h[field].as_u64().unwrap_or(0)).sum())
+            .unwrap_or(0)
+    }
+    fn results_for(&self, task_suffix: &str) -> Vec<Value> {
+        self.events()
+            .into_iter()
+            .filter(|e| e["event"] == "host_result" && e["task"].as_str().is_some_and(|t| t.ends_with(task_suffix)))
+            .collect()
+    }
+}
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(name)
+}
+
+fn fmc(fleet: &Fleet, args: &[&str]) -> Run {
+    let out = Command::new(env!("CARGO_BIN_EXE_fmc-run"))
+        .args(args)
+        .arg("--known-hosts")
+        .arg(&fleet.known_hosts)
+        .args(["--ssh-config", "none"])
+        .current_dir(fleet.path())
+        .env_remove("ANSIBLE_INVENTORY")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run fmc-run");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+fn site() -> String {
+    fixture("converge/site.yml").display().to_string()
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+fn converges_then_second_run_changes_nothing() {
+    if !sshd::can_run() {
+        return;
+    }
+    let fleet = Fleet::start(3);
+    let inv = fleet.inventory("");
+    let inv = inv.to_str().expect("utf8");
+    let first = fmc(&fleet, &["-i", inv, &site(), "--output", "json"]);
+    assert_eq!(first.code, 0, "stdout:\n{}\nstderr:\n{}", first.stdout, first.stderr);
+    for h in &fleet.hosts {
+        let r = &first.recap()[&h.name];
+        // dir, template, copy, lineinfile, command, handler, os.txt
+        assert_eq!(r["changed"], 7, "{}: {r}", h.name);
+        assert_eq!(r["failed"], 0);
+        let conf = read(&h.root.join("etc/app/app.conf"));
+        assert_eq!(
+            conf,
+            format!("# managed by fmc\nport = 8080\nuser = alice\nuser = bob\nhost = {}\n", h.name)
+        );
+        assert_eq!(read(&h.root.join("etc/app/extra.conf")), "listen=8080\n");
+        assert_eq!(read(&h.root.join("etc/app/motd")), "welcome to the fmc test host\n");
+        // Two tasks notified the handler: it ran once.
+        assert_eq!(read(&h.root.join("restarts.log")), "restarted\n");
+        assert!(h.root.join("initialized").exists());
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(h.root.join("etc/app/app.conf")).expect("stat").permissions(),
+        );
+        assert_eq!(mode & 0o7777, 0o640);
+    }
+    let second = fmc(&fleet, &["-i", inv, &site(), "--output", "json"]);
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(second.total("changed"), 0, "second run changed something:\n{}", second.stdout);
+    assert_eq!(second.total("failed"), 0);
+    for h in &fleet.hosts {
+        assert_eq!(read(&h.root.join("restarts.log")), "restarted\n");
+    }
+}
+
+#[test]
+fn check_reports_exactly_the_drift_and_changes_nothing() {
+    if !sshd::can_run() {
+        return;
+    }
+    let fleet = Fleet::start(3);
+    let inv = fleet.inventory("");
+    let inv = inv.to_str().expect("utf8");
+    assert_eq!(fmc(&fleet, &["-i", inv, &site(), "--output", "json"]).code, 0);
+    let drifted = fleet.hosts[1].root.join("etc/app/app.conf");
+    let bad = read(&drifted).replace("port = 8080", "port = 9999");
+    std::fs::write(&drifted, &bad).expect("drift");
+
+    let check = fmc(&fleet, &["-i", inv, &site(), "--check", "--output", "json"]);
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    let recap = check.recap();
+    assert_eq!(recap["h1"]["changed"], 0);
+    assert_eq!(recap["h2"]["changed"], 1, "{}", check.stdout);
+    assert_eq!(recap["h3"]["changed"], 0);
+    let changed: Vec<Value> = check
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "host_result" && e["status"] == "changed")
+        .collect();
+    assert_eq!(changed.len(), 1, "{changed:?}");
+    assert_eq!(changed[0]["host"], "h2");
+    assert_eq!(changed[0]["task"], "app : main config");
+    assert_eq!(read(&drifted), bad, "--check modified the host");
+
+    let diff = fmc(&fleet, &["-i", inv, &site(), "--check", "--diff"]);
+    assert_eq!(diff.code, 0, "{}", diff.stderr);
+    assert!(diff.stdout.contains("-port = 9999"), "{}", diff.stdout);
+    assert!(diff.stdout.contains("+port = 8080"), "{}", diff.stdout);
+    assert_eq!(read(&drifted), bad);
+}
+
+#[test]
+fn tags_and_limit_select_tasks_and_hosts() {
+    if !sshd::can_run() {
+        return;
+    }
+    let fleet = Fleet::start(2);
+    let inv = fleet.inventory("");
+    let inv = inv.to_str().expect("utf8");
+    let r = fmc(&fleet, &["-i", inv, &site(), "--tags", "listen", "--limit", "h1", "--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let h1 = &fleet.hosts[0].root;
+    let h2 = &fleet.hosts[1].root;
+    assert_eq!(read(&h1.join("etc/app/extra.conf")), "listen=8080\n");
+    assert!(!h1.join("etc/app/app.conf").exists(), "an untagged task ran");
+    assert!(!h2.join("etc").exists(), "--limit was ignored");
+    // The `always` directory task and the `listen` task ran.
+    assert_eq!(r.recap()["h1"]["changed"], 2, "{}", r.stdout);
+    assert!(r.recap().get("h2").is_none());
+
+    // The role name is an implicit tag on all its tasks.
+    let r = fmc(&fleet, &["-i", inv, &site(), "--tags", "app", "--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(h2.join("etc/app/app.conf").exists());
+    assert!(!h2.join("etc/os.txt").exists(), "a task outside the role ran");
+}
+
+#[test]
+fn serial_runs_batches_one_after_another() {
+    if !sshd::can_run() {
+        return;
+    }
+    let fleet = Fleet::start(3);
+    let inv = fleet.inventory("");
+    let pb = fleet.path().join("serial.yml");
+    std::fs::write(
+        &pb,
+        "- hosts: web\n  gather_facts: false\n  serial: 1\n  tasks:\n    - name: one\n      file: {path: \"{{ root }}/a\", state: touch}\n    - name: two\n      file: {path: \"{{ root }}/b\", state: touch}\n",
+    )
+    .expect("write");
+    let r = fmc(&fleet, &["-i", inv.to_str().expect("utf8"), pb.to_str().expect("utf8"), "--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let order: Vec<String> = r
+        .events()
+        .iter()
+        .filter(|e| e["event"] == "host_result")
+        .map(|e| format!("{}:{}", e["host"].as_str().unwrap_or(""), e["task"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(order, ["h1:one", "h1:two", "h2:one", "h2:two", "h3:one", "h3:two"]);
+}
+
+#[test]
+fn unreachable_host_stops_only_itself() {
+    if !sshd::can_run() {
+        return;
+    }
+    let mut fleet = Fleet::start(3);
+    let inv = fleet.inventory("");
+    fleet.hosts[1].stop();
+    let r = fmc(&fleet, &["-i", inv.to_str().expect("utf8"), &site(), "--output", "json"]);
+    assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
+    let recap = r.recap();
+    assert_eq!(recap["h2"]["unreachable"], 1, "{recap}");
+    assert_eq!(recap["h2"]["failed"], 0);
+    for h in [&fleet.hosts[0], &fleet.hosts[2]] {
+        assert_eq!(recap[&h.name]["changed"], 7, "{recap}");
+        assert!(h.root.join("etc/app/app.conf").exists());
+    }
+}
+
+#[test]
+fn host_key_mismatch_is_refused() {
+    if !sshd::can_run() {
+        return;
+    }
+    let fleet = Fleet::start(2);
+    let inv = fleet.inventory("");
+    // Replace h1's known key with h2's: h1 now presents an unexpected key.
+    let kh = format!(
+        "[127.0.0.1]:{} {}\n[127.0.0.1]:{} {}\n",
+        fleet.hosts[0].port, fleet.hosts[1].host_key, fleet.hosts[1].port, fleet.hosts[1].host_key
+    );
+    std::fs::write(&fleet.known_hosts, kh).expect("known_hosts");
+    let r = fmc(&fleet, &["-i", inv.to_str().expect("utf8"), &site(), "--output", "json"]);
+    assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.recap()["h1"]["unreachable"], 1);
+    assert!(!fleet.hosts[0].root.join("etc").exists(), "h1 was touched");
+    assert!(fleet.hosts[1].root.join("etc/app/app.conf").exists());
+    let msg = r
+        .events()
+        .into_iter()
+        .find(|e| e["event"] == "host_result" && e["host"] == "h1")
+        .and_then(|e| e["msg"].as_str().map(str::to_string))
+        .unwrap_or_default();
+    assert!(msg.to_lowercase().contains("host key"), "{msg}");
+}
+
+#[test]
+fn bad_input_exits_4_before_touching_hosts() {
+    if !sshd::can_run() {
+        return;
+    }
+    let fleet = Fleet::start(1);
+    let inv = fleet.inventory("");
+    let inv = inv.to_str().expect("utf8");
+    let pb = fleet.path().join("bad.yml");
+    std::fs::write(
+        &pb,
+        "- hosts: web\n  gather_facts: false\n  tasks:\n    - name: first\n      file: {path: \"{{ root }}/x\", state: touch}\n    - name: typo\n      lineinfle: {path: /tmp/x, line: a}\n",
+    )
+    .expect("write");
+    let r = fmc(&fleet, &["-i", inv, pb.to_str().expect("utf8")]);
+    assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("bad.yml:6"), "{}", r.stderr);
+    assert!(r.stderr.contains("lineinfile"), "no did-you-mean: {}", r.stderr);
+    assert!(!fleet.hosts[0].root.join("x").exists(), "a host was touched");
+
+    std::fs::write(&pb, "- hosts: web\n  tasks:\n    - name: x\n       file: {}\n").expect("write");
+    let r = fmc(&fleet, &["-i", inv, pb.to_str().expect("utf8")]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(r.stderr.contains("bad.yml:4"), "{}", r.stderr);
+
+    std::fs::write(
+        &pb,
+        "- hosts: web\n  gather_facts: false\n  tasks:\n    - name: uses an undefined variable\n      copy: {dest: \"{{ root }}/y\", content: \"{{ nope_not_defined }}\"}\n",
+    )
+    .expect("write");
+    let r = fmc(&fleet, &["-i", inv, pb.to_str().expect("utf8"), "--output", "json"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let failed = r.results_for("uses an undefined variable");
+    let msg = failed[0]["msg"].as_str().unwrap_or_default();
+    assert!(msg.contains("nope_not_defined"), "{msg}");
+    assert!(msg.contains("bad.yml:4"), "{msg}");
+    assert!(!fleet.hosts[0].root.join("y").exists());
+}
+
+#[test]
+fn json_recap_line_is_exact() {
+    if !sshd::can_run() {
+        return;
+    }
+    let fleet = Fleet::start(1);
+    let inv = fleet.inventory("");
+    let pb = fleet.path().join("one.yml");
+    std::fs::write(&pb, "- hosts: web\n  gather_facts: false\n  tasks:\n    - command: \"true\"\n").expect("write");
+    let r = fmc(&fleet, &["-i", inv.to_str().expect("utf8"), pb.to_str().expect("utf8"), "--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.stdout.lines().last().unwrap_or_default(),
+        r#"{"event":"recap","hosts":{"h1":{"ok":1,"changed":1,"failed":0,"skipped":0,"unreachable":0}}}"#
+    );
+}
