@@ -59,7 +59,10 @@ fn tempfile_creates_file_and_directory() {
     assert!(out.changed);
     let path = out.result["path"].as_str().unwrap().to_string();
     let name = path.rsplit('/').next().unwrap();
-    assert!(name.starts_with("app.") && name.ends_with(".XX") && name.len() > 12, "{name}");
+    assert!(
+        name.starts_with("app.") && name.ends_with(".XX") && name.len() > 12,
+        "{name}"
+    );
     assert!(Path::new(&path).is_file());
     assert_eq!(mode_of(Path::new(&path)), 0o600);
     assert!(!r.replan.changes.is_empty(), "tempfile is always changed");
@@ -75,10 +78,7 @@ fn tempfile_creates_file_and_directory() {
     assert_eq!(mode_of(Path::new(path)), 0o700);
     assert_eq!(out.result["state"], "directory");
 
-    let r = h.converge(
-        "tempfile",
-        json!({"path": s(&dir.path().join("missing"))}),
-    );
+    let r = h.converge("tempfile", json!({"path": s(&dir.path().join("missing"))}));
     assert!(r.outcome.unwrap().failed.is_some());
     assert!(prepare_err("tempfile", json!({"state": "link"})).contains("not one of"));
 }
@@ -187,7 +187,10 @@ fn find_filters() {
         vec![p("a.log"), p("b.log"), p("new\nline.log")]
     );
     assert_eq!(
-        found(&h, json!({"paths": r, "patterns": ["*.log"], "recurse": true, "hidden": true})),
+        found(
+            &h,
+            json!({"paths": r, "patterns": ["*.log"], "recurse": true, "hidden": true})
+        ),
         vec![
             p(".hid/f.log"),
             p(".secret.log"),
@@ -200,25 +203,43 @@ fn find_filters() {
     );
     // Like Ansible, hidden directories are still walked: only hidden names are skipped.
     assert_eq!(
-        found(&h, json!({"paths": r, "patterns": "*.log", "recurse": true, "depth": 2})),
-        vec![p(".hid/f.log"), p("a.log"), p("b.log"), p("new\nline.log"), p("sub/d.log")]
+        found(
+            &h,
+            json!({"paths": r, "patterns": "*.log", "recurse": true, "depth": 2})
+        ),
+        vec![
+            p(".hid/f.log"),
+            p("a.log"),
+            p("b.log"),
+            p("new\nline.log"),
+            p("sub/d.log")
+        ]
     );
     assert_eq!(
         found(&h, json!({"paths": r, "age": "5d"})),
         vec![p("b.log")]
     );
     assert_eq!(
-        found(&h, json!({"paths": r, "patterns": "*.log", "age": "-5d", "excludes": "new*"})),
+        found(
+            &h,
+            json!({"paths": r, "patterns": "*.log", "age": "-5d", "excludes": "new*"})
+        ),
         vec![p("a.log")]
     );
-    assert_eq!(found(&h, json!({"paths": r, "size": "2k"})), vec![p("b.log")]);
+    assert_eq!(
+        found(&h, json!({"paths": r, "size": "2k"})),
+        vec![p("b.log")]
+    );
     // contains is matched at the start of a line, like Ansible's re.match
     assert_eq!(
         found(&h, json!({"paths": r, "contains": "ERROR"})),
         vec![p("a.log"), p("new\nline.log")]
     );
     assert_eq!(
-        found(&h, json!({"paths": r, "contains": ".*ERROR", "patterns": "*.txt"})),
+        found(
+            &h,
+            json!({"paths": r, "contains": ".*ERROR", "patterns": "*.txt"})
+        ),
         vec![p("c.txt")]
     );
     assert_eq!(
@@ -230,7 +251,10 @@ fn find_filters() {
         vec![p("link.log")]
     );
     assert_eq!(
-        found(&h, json!({"paths": r, "patterns": "^[ab]\\.log$", "use_regex": true})),
+        found(
+            &h,
+            json!({"paths": r, "patterns": "^[ab]\\.log$", "use_regex": true})
+        ),
         vec![p("a.log"), p("b.log")]
     );
     let plan = h.plan(
@@ -309,7 +333,10 @@ fn get_url_downloads_and_converges() {
     let sum = fmc_modules::common::sha256_hex(&body);
     let srv = serve(vec![
         ("/k3s", body.clone()),
-        ("/sums.txt", format!("0000  other\n{sum}  k3s\n").into_bytes()),
+        (
+            "/sums.txt",
+            format!("0000  other\n{sum}  k3s\n").into_bytes(),
+        ),
     ]);
     let (dir, h) = setup();
     let dest = dir.path().join("k3s bin");
@@ -336,7 +363,11 @@ fn get_url_downloads_and_converges() {
     assert!(h.plan("get_url", args.clone()).changes.is_empty());
     fs::write(&dest, "tampered").unwrap();
     let r = h.converge("get_url", args);
-    assert!(r.plan.changes[0].contains("checksum differs"), "{:?}", r.plan.changes);
+    assert!(
+        r.plan.changes[0].contains("checksum differs"),
+        "{:?}",
+        r.plan.changes
+    );
     assert_eq!(fs::read(&dest).unwrap(), body);
     assert!(r.replan.changes.is_empty());
     assert_eq!(srv.count("/k3s"), 2);
@@ -384,7 +415,11 @@ fn get_url_downloads_and_converges() {
     match &r.plan.actions[0] {
         fmc_core::Action::Exec { script, stdin, .. } => {
             assert!(!script.contains("s3cret"));
-            assert!(stdin.as_ref().is_some_and(|s| s.ends_with(b"Bearer s3cret\n")));
+            assert!(
+                stdin
+                    .as_ref()
+                    .is_some_and(|s| s.ends_with(b"Bearer s3cret\n"))
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -405,8 +440,18 @@ fn get_url_falls_back_to_wget() {
     let bin = dir.path().join("bin");
     fs::create_dir(&bin).unwrap();
     for tool in [
-        "wget", "sha256sum", "mktemp", "chmod", "chown", "mv", "rm", "cat", "stat", "base64",
-        "readlink", "sed",
+        "wget",
+        "sha256sum",
+        "mktemp",
+        "chmod",
+        "chown",
+        "mv",
+        "rm",
+        "cat",
+        "stat",
+        "base64",
+        "readlink",
+        "sed",
     ] {
         let out = sh(&format!("command -v {tool}"), None);
         let real = out.stdout_str().trim().to_string();
@@ -424,7 +469,8 @@ fn get_url_falls_back_to_wget() {
         files: &h.files,
         vars: &vars,
     };
-    let run = |script: &str, stdin: Option<&[u8]>| -> ExecOutput { sh(&format!("{env}{script}"), stdin) };
+    let run =
+        |script: &str, stdin: Option<&[u8]>| -> ExecOutput { sh(&format!("{env}{script}"), stdin) };
     let probe = m.probe(&ctx).unwrap().unwrap();
     let plan = m.plan(&ctx, Some(&run(&probe.script, None))).unwrap();
     assert!(plan.failed.is_none(), "{:?}", plan.failed);
@@ -468,9 +514,15 @@ fn unarchive_controller_and_remote() {
     let args = json!({"src": "app.tgz", "dest": s(&dest)});
     let r = h.converge("unarchive", args.clone());
     assert!(ok(&r.outcome).changed);
-    assert_eq!(fs::read_to_string(dest.join("top/sub/b")).unwrap(), "beta\n");
+    assert_eq!(
+        fs::read_to_string(dest.join("top/sub/b")).unwrap(),
+        "beta\n"
+    );
     assert_eq!(mode_of(&dest.join("top/sub/b")), 0o600);
-    assert_eq!(fs::read_link(dest.join("top/link")).unwrap(), Path::new("a"));
+    assert_eq!(
+        fs::read_link(dest.join("top/link")).unwrap(),
+        Path::new("a")
+    );
     assert!(r.replan.changes.is_empty(), "{:?}", r.replan.changes);
 
     // a changed member is restored
@@ -507,7 +559,10 @@ fn unarchive_controller_and_remote() {
     let r = h.converge("unarchive", args);
     assert_eq!(
         r.plan.changes,
-        vec![format!("set mode/owner/group on 1 extracted path under {}", s(&dest2))]
+        vec![format!(
+            "set mode/owner/group on 1 extracted path under {}",
+            s(&dest2)
+        )]
     );
     assert_eq!(mode_of(&dest2.join("a")), 0o640);
     assert!(r.replan.changes.is_empty());
@@ -542,7 +597,10 @@ fn unarchive_controller_and_remote() {
     let p = h.plan("unarchive", json!({"src": "bad.tgz", "dest": s(&dest)}));
     assert!(p.failed.unwrap().contains("cannot read archive"));
     assert!(
-        prepare_err("unarchive", json!({"src": "https://x/y.tgz", "dest": "/opt"}))
-            .contains("get_url")
+        prepare_err(
+            "unarchive",
+            json!({"src": "https://x/y.tgz", "dest": "/opt"})
+        )
+        .contains("get_url")
     );
 }

@@ -476,12 +476,14 @@ impl Run<'_> {
     }
 
     pub(crate) fn tmpl_err(&self, task: &Task, what: &str, e: &fmc_template::TemplateError) -> String {
+        let text = e.to_string();
         let var = e
             .undefined()
+            .filter(|v| !text.contains(&format!("'{v}'")))
             .map(|v| format!(" (variable '{v}')"))
             .unwrap_or_default();
         format!(
-            "{}: task '{}': {what}: {e}{var}",
+            "{}: task '{}': {what}: {text}{var}",
             task.span,
             task.display_name()
         )

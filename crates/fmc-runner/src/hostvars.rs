@@ -115,8 +115,8 @@ impl RunHostVars {
         v.push("magic (global)", self.global.clone());
         v.push("defaults (flags)", self.defaults.clone());
         v.push("inventory", host.inventory.clone());
-        v.push("facts", host.facts_snapshot());
-        v.push("set_fact/register", host.runtime_snapshot());
+        v.push_literal("facts", host.facts_snapshot());
+        v.push_literal("set_fact/register", host.runtime_snapshot());
         v.push("magic", host.magic.clone());
         v.push("extra vars", self.extra.clone());
         v.set_hostvars(Arc::new(self.clone()));

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use fmc_core::{Event, HostRecap, HostStatus, Map, Value};
 use fmc_inventory::Inventory;
-use fmc_playbook::{Play, Playbook, Role, RoleInvocation, Serial, Task, TaskAction};
+use fmc_playbook::{Play, Playbook, RoleInvocation, Serial, Task, TaskAction};
 use fmc_template::{Templar, Vars};
 use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt};
@@ -37,13 +37,10 @@ pub(crate) struct Run<'a> {
 
 /// Play-wide variable layers and lookups.
 pub(crate) struct PlayCtx {
-    pub name: String,
     pub vars: Arc<Map>,
     pub vars_files: Arc<Map>,
     pub role_defaults: Arc<Map>,
     pub role_vars: Arc<Map>,
-    /// Roles of the play by directory, for per-task role layers.
-    pub roles: HashMap<PathBuf, Arc<Role>>,
     pub magic: Arc<Map>,
     pub any_errors_fatal: bool,
     pub max_fail_percentage: Option<f64>,
@@ -255,42 +252,40 @@ impl<'a> Run<'a> {
                 return;
             }
         };
-        let mut roles = HashMap::new();
+        // Role defaults and vars are visible play-wide (Ansible's public roles); the
+        // task's own role is layered on top of these in `vars_for`.
         let mut role_defaults = Map::new();
         let mut role_vars = Map::new();
-        fn collect(
+        let mut seen_roles = HashSet::new();
+        for list in [&play.pre_tasks, &play.tasks, &play.post_tasks, &play.handlers] {
+            collect_task_roles(list, &mut seen_roles, &mut role_defaults, &mut role_vars);
+        }
+        fn from_invocation(
             inv: &RoleInvocation,
-            roles: &mut HashMap<PathBuf, Arc<Role>>,
+            seen: &mut HashSet<PathBuf>,
             d: &mut Map,
             v: &mut Map,
         ) {
             for dep in &inv.role.dependencies {
-                collect(dep, roles, d, v);
+                from_invocation(dep, seen, d, v);
             }
-            roles.insert(inv.role.path.clone(), inv.role.clone());
-            merge_into(d, &inv.role.defaults);
-            merge_into(v, &inv.role.vars);
+            if seen.insert(inv.role.path.clone()) {
+                merge_into(d, &inv.role.defaults);
+                merge_into(v, &inv.role.vars);
+            }
         }
         for inv in &play.roles {
-            collect(inv, &mut roles, &mut role_defaults, &mut role_vars);
-        }
-        let opts = fmc_playbook::LoadOptions {
-            role_paths: self.role_paths(),
-        };
-        for list in [&play.pre_tasks, &play.tasks, &play.post_tasks, &play.handlers] {
-            collect_task_roles(list, &mut roles, &mut role_defaults, &mut role_vars, &opts);
+            from_invocation(inv, &mut seen_roles, &mut role_defaults, &mut role_vars);
         }
         let mut magic = Map::new();
         magic.insert("ansible_play_name".into(), Value::String(name.clone()));
         magic.insert("ansible_play_hosts_all".into(), serde_json::json!(selected));
         magic.insert("ansible_play_hosts".into(), serde_json::json!(selected));
         let ctx = Arc::new(PlayCtx {
-            name: name.clone(),
             vars: play_vars,
             vars_files: layer(vars_files),
             role_defaults: layer(role_defaults),
             role_vars: layer(role_vars),
-            roles,
             magic: layer(magic),
             any_errors_fatal: play.any_errors_fatal,
             max_fail_percentage: play.max_fail_percentage,
@@ -862,10 +857,18 @@ impl<'a> Run<'a> {
             for (target, members) in groups {
                 match &task.action {
                     TaskAction::IncludeTasks { base_dir, .. } => {
-                        let path = resolve_include(base_dir, task, &target);
-                        match fmc_playbook::load_tasks_file(&path, &task.tags, task.role.clone()) {
-                            Ok(tasks) => {
-                                self.run_list_on(&tasks, &s, batch, false, Some(members)).await
+                        let path = fmc_playbook::resolve_tasks_file(&target, base_dir, task.role.as_deref())
+                            .unwrap_or_else(|| base_dir.join(&target));
+                        let opts = fmc_playbook::LoadOptions {
+                            role_paths: self.role_paths(),
+                        };
+                        match fmc_playbook::load_included_tasks(&path, &task.tags, task.role.clone(), base_dir, &opts) {
+                            Ok(mut inc) => {
+                                fmc_playbook::apply_inherited(&mut inc.tasks, &task.tags, &task.keywords);
+                                for h in inc.handlers {
+                                    batch.handlers.push(Handler { task: h, scope: s.clone() });
+                                }
+                                self.run_list_on(&inc.tasks, &s, batch, false, Some(members)).await
                             }
                             Err(e) => {
                                 for i in members {
@@ -885,6 +888,9 @@ impl<'a> Run<'a> {
                         };
                         match fmc_playbook::load_role(&target, tasks_from.as_deref(), search_from, &opts) {
                             Ok(role) => {
+                                let mut role = (*role).clone();
+                                fmc_playbook::apply_inherited(&mut role.tasks, &task.tags, &task.keywords);
+                                let role = Arc::new(role);
                                 for h in &role.handlers {
                                     batch.handlers.push(Handler {
                                         task: h.clone(),
@@ -898,13 +904,7 @@ impl<'a> Run<'a> {
                                     tags: task.tags.clone(),
                                     span: task.span.clone(),
                                 };
-                                let mut seen = HashSet::new();
-                                let mut rs = s.clone();
-                                let mut play = (*rs.play).clone_shallow();
-                                play.roles.insert(inv.role.path.clone(), inv.role.clone());
-                                rs.play = Arc::new(play);
-                                let batch_only: Vec<usize> = members;
-                                self.run_role_on(&inv, &rs, batch, &mut seen, batch_only).await;
+                                self.run_role_on(&inv, &s, batch, members).await;
                             }
                             Err(e) => {
                                 for i in members {
@@ -919,18 +919,9 @@ impl<'a> Run<'a> {
         }
     }
 
-    async fn run_role_on(
-        &self,
-        inv: &RoleInvocation,
-        scope: &Scope,
-        batch: &mut Batch,
-        seen: &mut HashSet<PathBuf>,
-        only: Vec<usize>,
-    ) {
+    async fn run_role_on(&self, inv: &RoleInvocation, scope: &Scope, batch: &mut Batch, only: Vec<usize>) {
         for dep in &inv.role.dependencies {
-            let mut s = scope.clone();
-            s.role_params = Arc::new(dep.vars.clone());
-            Box::pin(self.run_role_on(dep, &s, batch, seen, only.clone())).await;
+            Box::pin(self.run_role_on(dep, scope, batch, only.clone())).await;
         }
         let mut s = scope.clone();
         s.role_params = Arc::new(inv.vars.clone());
@@ -968,23 +959,21 @@ impl<'a> Run<'a> {
     /// role defaults, inventory, facts, play vars, vars_files, role vars, block vars,
     /// task vars, set_fact/register, role params, magic vars, extra vars.
     pub(crate) fn vars_for(&self, host: &HostCtx, task: Option<&Task>, scope: &Scope) -> Vars {
-        let role = task
-            .and_then(|t| t.role.as_ref())
-            .and_then(|r| scope.play.roles.get(&r.path));
+        let role = task.and_then(|t| t.role.as_ref());
         let mut v = Vars::new();
         v.push("magic (global)", self.hostvars.global.clone());
         v.push("defaults (flags)", self.hostvars.defaults.clone());
         v.push("role defaults (all roles)", scope.play.role_defaults.clone());
         if let Some(r) = role {
-            v.push("role defaults", Arc::new(r.defaults.clone()));
+            v.push("role defaults", r.defaults.clone());
         }
         v.push("inventory", host.inventory.clone());
-        v.push("facts", host.facts_snapshot());
+        v.push_literal("facts", host.facts_snapshot());
         v.push("play vars", scope.play.vars.clone());
         v.push("play vars_files", scope.play.vars_files.clone());
         v.push("role vars (all roles)", scope.play.role_vars.clone());
         if let Some(r) = role {
-            v.push("role vars", Arc::new(r.vars.clone()));
+            v.push("role vars", r.vars.clone());
         }
         for b in &scope.block_vars {
             v.push("block vars", b.clone());
@@ -994,7 +983,7 @@ impl<'a> Run<'a> {
                 v.push("task vars", Arc::new(t.vars.clone()));
             }
         }
-        v.push("set_fact/register", host.runtime_snapshot());
+        v.push_literal("set_fact/register", host.runtime_snapshot());
         if !scope.role_params.is_empty() {
             v.push("role params", scope.role_params.clone());
         }
@@ -1021,23 +1010,6 @@ impl<'a> Run<'a> {
     }
 }
 
-impl PlayCtx {
-    fn clone_shallow(&self) -> PlayCtx {
-        PlayCtx {
-            name: self.name.clone(),
-            vars: self.vars.clone(),
-            vars_files: self.vars_files.clone(),
-            role_defaults: self.role_defaults.clone(),
-            role_vars: self.role_vars.clone(),
-            roles: self.roles.clone(),
-            magic: self.magic.clone(),
-            any_errors_fatal: self.any_errors_fatal,
-            max_fail_percentage: self.max_fail_percentage,
-            force_handlers: self.force_handlers,
-        }
-    }
-}
-
 impl HostCtx {
     fn set_facts_vars_empty(&self) {
         *self
@@ -1047,24 +1019,14 @@ impl HostCtx {
     }
 }
 
-/// Roles reached through `import_role` (their tasks carry a [`fmc_playbook::RoleRef`]
-/// only): loads each once so its defaults and vars join the play's layers.
-fn collect_task_roles(
-    tasks: &[Task],
-    roles: &mut HashMap<PathBuf, Arc<Role>>,
-    defaults: &mut Map,
-    vars: &mut Map,
-    opts: &fmc_playbook::LoadOptions,
-) {
+/// Role defaults and vars of every role whose tasks appear in `tasks` (imported
+/// roles), once per role.
+fn collect_task_roles(tasks: &[Task], seen: &mut HashSet<PathBuf>, defaults: &mut Map, vars: &mut Map) {
     for t in tasks {
         if let Some(r) = &t.role {
-            if !roles.contains_key(&r.path) {
-                let search = r.path.parent().unwrap_or(Path::new("."));
-                if let Ok(role) = fmc_playbook::load_role(&r.name, None, search, opts) {
-                    merge_into(defaults, &role.defaults);
-                    merge_into(vars, &role.vars);
-                    roles.insert(r.path.clone(), role);
-                }
+            if seen.insert(r.path.clone()) {
+                merge_into(defaults, &r.defaults);
+                merge_into(vars, &r.vars);
             }
         }
         if let TaskAction::Block {
@@ -1074,7 +1036,7 @@ fn collect_task_roles(
         } = &t.action
         {
             for list in [block, rescue, always] {
-                collect_task_roles(list, roles, defaults, vars, opts);
+                collect_task_roles(list, seen, defaults, vars);
             }
         }
     }
@@ -1167,21 +1129,6 @@ fn resolve_rel(base: &Path, rel: &str) -> PathBuf {
     } else {
         base.join(p)
     }
-}
-
-/// `include_tasks` paths: relative to the including file's directory, then the role's `tasks/`.
-fn resolve_include(base_dir: &Path, task: &Task, file: &str) -> PathBuf {
-    let direct = resolve_rel(base_dir, file);
-    if direct.exists() {
-        return direct;
-    }
-    if let Some(r) = &task.role {
-        let cand = r.path.join("tasks").join(file);
-        if cand.exists() {
-            return cand;
-        }
-    }
-    direct
 }
 
 #[cfg(test)]

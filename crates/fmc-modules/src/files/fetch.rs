@@ -90,7 +90,11 @@ impl ModuleFactory for Factory {
         if p.dest.is_empty() {
             return Err(invalid("dest", "must not be empty"));
         }
-        if !flat && Path::new(&p.src).components().any(|c| c == Component::ParentDir) {
+        if !flat
+            && Path::new(&p.src)
+                .components()
+                .any(|c| c == Component::ParentDir)
+        {
             return Err(invalid(
                 "src",
                 "must not contain '..' (the file would land outside dest/<host>)\nhint: use an absolute path, or flat: yes",
@@ -111,8 +115,9 @@ impl Fetch {
     fn local_dest(&self, host: &str) -> Result<PathBuf, String> {
         let dest = match self.dest.strip_prefix('~') {
             Some(rest) if rest.is_empty() || rest.starts_with('/') => {
-                let home = std::env::var("HOME")
-                    .map_err(|_| format!("cannot expand ~ in dest {}: HOME is not set", self.dest))?;
+                let home = std::env::var("HOME").map_err(|_| {
+                    format!("cannot expand ~ in dest {}: HOME is not set", self.dest)
+                })?;
                 format!("{home}{rest}")
             }
             _ => self.dest.clone(),

@@ -63,7 +63,11 @@ pub const FACTORY: Factory = Factory;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Params {
-    #[serde(alias = "path", alias = "name", deserialize_with = "lenient::string_list")]
+    #[serde(
+        alias = "path",
+        alias = "name",
+        deserialize_with = "lenient::string_list"
+    )]
     paths: Vec<String>,
     #[serde(default, alias = "pattern", deserialize_with = "lenient::string_list")]
     patterns: Vec<String>,
@@ -188,7 +192,16 @@ fn fnmatch_regex(pat: &str) -> String {
 
 /// `"2d"`, `"-1w"`, `"30"` -> seconds (Ansible's units s, m, h, d, w).
 fn parse_age(s: &str) -> Option<i64> {
-    parse_scaled(s, &[('s', 1), ('m', 60), ('h', 3600), ('d', 86_400), ('w', 604_800)])
+    parse_scaled(
+        s,
+        &[
+            ('s', 1),
+            ('m', 60),
+            ('h', 3600),
+            ('d', 86_400),
+            ('w', 604_800),
+        ],
+    )
 }
 
 /// `"10k"`, `"-1m"`, `"512"` -> bytes (units b, k, m, g, t; powers of 1024).
@@ -236,7 +249,8 @@ impl ModuleFactory for Factory {
                     } else {
                         fnmatch_regex(pat)
                     };
-                    Regex::new(&re).map_err(|e| invalid(param, format!("invalid pattern {pat:?}: {e}")))
+                    Regex::new(&re)
+                        .map_err(|e| invalid(param, format!("invalid pattern {pat:?}: {e}")))
                 })
                 .collect()
         };
@@ -275,16 +289,21 @@ impl ModuleFactory for Factory {
                 invalid("size", format!("{s:?} is not a size such as 512, 10k, -1m"))
             })?),
         };
-        let contains = match p.contains.as_deref() {
-            None => None,
-            Some(c) => {
-                let whole = p.read_whole_file.unwrap_or(false);
-                let re = if whole { c.to_string() } else { format!("^(?:{c})") };
-                Some(Regex::new(&re).map_err(|e| {
-                    invalid("contains", format!("invalid regular expression: {e}"))
-                })?)
-            }
-        };
+        let contains =
+            match p.contains.as_deref() {
+                None => None,
+                Some(c) => {
+                    let whole = p.read_whole_file.unwrap_or(false);
+                    let re = if whole {
+                        c.to_string()
+                    } else {
+                        format!("^(?:{c})")
+                    };
+                    Some(Regex::new(&re).map_err(|e| {
+                        invalid("contains", format!("invalid regular expression: {e}"))
+                    })?)
+                }
+            };
         let recurse = p.recurse.unwrap_or(false);
         let max_depth = match (recurse, p.depth) {
             (false, _) => Some(1),
@@ -548,7 +567,9 @@ impl Find {
                 ));
             }
             // Unreadable files never match, as in Ansible.
-            let Some(c) = &e.content else { return Ok(false) };
+            let Some(c) = &e.content else {
+                return Ok(false);
+            };
             let hit = if self.whole_file {
                 re.is_match(c)
             } else {
@@ -645,7 +666,11 @@ mod tests {
 
     #[test]
     fn fnmatch_like_python() {
-        let m = |p: &str, s: &str| Regex::new(&fnmatch_regex(p)).unwrap().is_match(s.as_bytes());
+        let m = |p: &str, s: &str| {
+            Regex::new(&fnmatch_regex(p))
+                .unwrap()
+                .is_match(s.as_bytes())
+        };
         assert!(m("*.conf", "a.conf"));
         assert!(!m("*.conf", "a.conf.bak"));
         assert!(m("?.log", "a.log"));

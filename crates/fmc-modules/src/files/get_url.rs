@@ -145,16 +145,16 @@ fn invalid(param: &str, msg: impl Into<String>) -> ParamError {
 }
 
 fn check_url(param: &str, url: &str) -> Result<(), ParamError> {
-    let ok = ["http://", "https://", "ftp://"]
-        .iter()
-        .any(|s| url.len() > s.len() && url[..s.len()].eq_ignore_ascii_case(s));
+    let ok = ["http://", "https://", "ftp://"].iter().any(|s| {
+        url.len() > s.len()
+            && url
+                .get(..s.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(s))
+    });
     if !ok || url.chars().any(char::is_whitespace) {
         return Err(invalid(
             param,
-            format!(
-                "{} is not an http, https or ftp URL",
-                redact_url(url)
-            ),
+            format!("{} is not an http, https or ftp URL", redact_url(url)),
         ));
     }
     Ok(())
@@ -174,13 +174,18 @@ pub fn redact_url(url: &str) -> String {
 
 fn parse_checksum(s: &str) -> Result<Checksum, ParamError> {
     let (algo, val) = s.split_once(':').ok_or_else(|| {
-        invalid("checksum", "must be <algorithm>:<checksum>, e.g. sha256:abc...")
+        invalid(
+            "checksum",
+            "must be <algorithm>:<checksum>, e.g. sha256:abc...",
+        )
     })?;
     let algo = algo.trim().to_ascii_lowercase();
     let &(name, len) = ALGOS.iter().find(|(a, _)| *a == algo).ok_or_else(|| {
         invalid(
             "checksum",
-            format!("algorithm {algo:?} is not supported (md5, sha1, sha224, sha256, sha384, sha512)"),
+            format!(
+                "algorithm {algo:?} is not supported (md5, sha1, sha224, sha256, sha384, sha512)"
+            ),
         )
     })?;
     let val = val.trim();
@@ -225,7 +230,12 @@ fn parse_headers(v: Option<Value>) -> Result<Vec<u8>, ParamError> {
                     .ok_or_else(|| invalid("headers", "must be a dict of header names to values"))
             })
             .collect::<Result<_, _>>()?,
-        Some(_) => return Err(invalid("headers", "must be a dict of header names to values")),
+        Some(_) => {
+            return Err(invalid(
+                "headers",
+                "must be a dict of header names to values",
+            ));
+        }
     };
     let mut out = Vec::new();
     for (k, v) in pairs {
@@ -235,7 +245,10 @@ fn parse_headers(v: Option<Value>) -> Result<Vec<u8>, ParamError> {
         }
         // The value is not echoed: it may be a token.
         if v.contains(['\n', '\r']) {
-            return Err(invalid("headers", format!("value of {k} contains a line break")));
+            return Err(invalid(
+                "headers",
+                format!("value of {k} contains a line break"),
+            ));
         }
         out.extend_from_slice(format!("{k}: {v}\n").as_bytes());
     }
@@ -367,7 +380,11 @@ fn url_filename(url: &str) -> String {
         }
     }
     let name = String::from_utf8_lossy(&out).into_owned();
-    if name.is_empty() { "index.html".into() } else { name }
+    if name.is_empty() {
+        "index.html".into()
+    } else {
+        name
+    }
 }
 
 /// Finds the checksum for `filename` in a checksum file, as Ansible does: a file with
@@ -417,10 +434,7 @@ impl PreparedModule for GetUrl {
                 }
             }
         }
-        Ok(Some(Probe {
-            script: s,
-            stdin,
-        }))
+        Ok(Some(Probe { script: s, stdin }))
     }
 
     fn plan(&self, _ctx: &ModuleCtx<'_>, probe: Option<&ExecOutput>) -> Result<Plan, ModuleError> {
@@ -447,12 +461,10 @@ impl PreparedModule for GetUrl {
         let want = match &self.checksum {
             None => None,
             Some(Checksum {
-                want: Want::Hex(h),
-                ..
+                want: Want::Hex(h), ..
             }) => Some(h.clone()),
             Some(Checksum {
-                want: Want::Url(u),
-                ..
+                want: Want::Url(u), ..
             }) => match (field("sumfile "), field("sumfile-failed")) {
                 (Some(b64), _) => {
                     let raw = base64::Engine::decode(
@@ -473,7 +485,11 @@ impl PreparedModule for GetUrl {
                 }
                 (None, Some(_)) => {
                     let stderr = out.stderr_str();
-                    let err = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("");
+                    let err = stderr
+                        .lines()
+                        .rev()
+                        .find(|l| !l.trim().is_empty())
+                        .unwrap_or("");
                     return Ok(Plan::fail(format!(
                         "could not download the checksum file {}: {err}",
                         redact_url(u)
@@ -515,7 +531,9 @@ impl PreparedModule for GetUrl {
         plan.changes.push(match (&want, exists) {
             (_, false) => format!("download {url} to {dest}"),
             (Some(_), true) => format!("download {url} to {dest} (checksum differs)"),
-            (None, true) => format!("download {url} to {dest} (force: replaced if the content differs)"),
+            (None, true) => {
+                format!("download {url} to {dest} (force: replaced if the content differs)")
+            }
         });
         plan.changes.extend(drift.changes(dest));
         let mut producer = self.req.download(&self.url, "\"$t\"");
@@ -560,7 +578,11 @@ impl PreparedModule for GetUrl {
             out.changed = false;
         }
         if out.failed.is_none() {
-            let msg = if out.changed { "OK" } else { "file already up to date" };
+            let msg = if out.changed {
+                "OK"
+            } else {
+                "file already up to date"
+            };
             out.result.insert("msg".into(), msg.into());
         }
         Ok(out)
@@ -592,7 +614,10 @@ mod tests {
         assert_eq!(url_filename("https://h/d/k3s%20bin?x=1"), "k3s bin");
         assert_eq!(url_filename("https://h"), "index.html");
         let text = "AAA  k3s\nBBB *./k3s-arm64\n";
-        assert_eq!(checksum_from_file(text, "k3s-arm64").as_deref(), Some("bbb"));
+        assert_eq!(
+            checksum_from_file(text, "k3s-arm64").as_deref(),
+            Some("bbb")
+        );
         assert_eq!(checksum_from_file(text, "k3s").as_deref(), Some("aaa"));
         assert_eq!(checksum_from_file("CCC\n", "x").as_deref(), Some("ccc"));
         assert_eq!(checksum_from_file(text, "nope"), None);

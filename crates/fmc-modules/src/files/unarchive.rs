@@ -301,7 +301,10 @@ impl Unarchive {
             body.push_str(&format!("chown -h -- {} \"$p\"; ", quote(&w)));
         }
         if let Some(m) = &self.attrs.mode {
-            body.push_str(&format!("[ -L \"$p\" ] || chmod -- {} \"$p\"; ", quote(&m.chmod_arg())));
+            body.push_str(&format!(
+                "[ -L \"$p\" ] || chmod -- {} \"$p\"; ",
+                quote(&m.chmod_arg())
+            ));
         }
         format!(
             "umask 0\n{} | while IFS= read -r m; do [ -n \"$m\" ] || continue; p=\"$d/$m\"; \
@@ -355,7 +358,10 @@ impl PreparedModule for Unarchive {
         let stdin = if self.remote {
             None
         } else {
-            let path = ctx.files.find(&self.src, false).map_err(ModuleError::Failed)?;
+            let path = ctx
+                .files
+                .find(&self.src, false)
+                .map_err(ModuleError::Failed)?;
             Some(ctx.files.read(&path).map_err(ModuleError::Failed)?)
         };
         let mut s = format!("d={}\n{}", quote(&self.dest), self.archive_setup());
@@ -482,10 +488,7 @@ impl PreparedModule for Unarchive {
         let stdin = if self.remote {
             None
         } else {
-            let path = ctx
-                .files
-                .find(src, false)
-                .map_err(ModuleError::Failed)?;
+            let path = ctx.files.find(src, false).map_err(ModuleError::Failed)?;
             Some(ctx.files.read(&path).map_err(ModuleError::Failed)?)
         };
         plan.actions.push(match stdin {
@@ -509,7 +512,10 @@ mod tests {
     fn strip_components_forms() {
         let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(strip_components(&v(&["--strip-components=2"])).unwrap(), 2);
-        assert_eq!(strip_components(&v(&["-v", "--strip-components", "1"])).unwrap(), 1);
+        assert_eq!(
+            strip_components(&v(&["-v", "--strip-components", "1"])).unwrap(),
+            1
+        );
         assert_eq!(strip_components(&v(&[])).unwrap(), 0);
         assert!(strip_components(&v(&["--strip-components=x"])).is_err());
     }
