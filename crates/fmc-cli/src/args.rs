@@ -95,7 +95,12 @@ pub struct Cli {
     pub private_key: Option<PathBuf>,
 
     /// Host key verification.
-    #[arg(long = "host-key-checking", value_enum, env = "FMC_HOST_KEY_CHECKING", default_value = "strict")]
+    #[arg(
+        long = "host-key-checking",
+        value_enum,
+        env = "FMC_HOST_KEY_CHECKING",
+        default_value = "strict"
+    )]
     pub host_key_checking: HostKeyChecking,
 
     /// known_hosts file (default ~/.ssh/known_hosts).

@@ -44,14 +44,25 @@ impl AnsibleCfg {
                 continue;
             }
             let Some((k, v)) = line.split_once('=') else {
-                return Err(format!("{}:{}: expected 'key = value'", path.display(), n + 1));
+                return Err(format!(
+                    "{}:{}: expected 'key = value'",
+                    path.display(),
+                    n + 1
+                ));
             };
             let (k, v) = (k.trim(), v.trim());
             match k {
                 "inventory" | "hostfile" => {
-                    cfg.inventory = Some(v.split(',').filter(|s| !s.trim().is_empty()).map(rel).collect())
+                    cfg.inventory = Some(
+                        v.split(',')
+                            .filter(|s| !s.trim().is_empty())
+                            .map(rel)
+                            .collect(),
+                    )
                 }
-                "roles_path" => cfg.roles_path = v.split(':').filter(|s| !s.is_empty()).map(rel).collect(),
+                "roles_path" => {
+                    cfg.roles_path = v.split(':').filter(|s| !s.is_empty()).map(rel).collect()
+                }
                 "forks" => {
                     cfg.forks = Some(v.parse().map_err(|_| {
                         format!("{}:{}: forks must be a number", path.display(), n + 1)
@@ -77,8 +88,14 @@ mod tests {
             Path::new("/p/ansible.cfg"),
         )
         .unwrap();
-        assert_eq!(c.inventory, Some(vec![PathBuf::from("/p/inventory/production")]));
-        assert_eq!(c.roles_path, vec![PathBuf::from("/p/roles"), PathBuf::from("/etc/r")]);
+        assert_eq!(
+            c.inventory,
+            Some(vec![PathBuf::from("/p/inventory/production")])
+        );
+        assert_eq!(
+            c.roles_path,
+            vec![PathBuf::from("/p/roles"), PathBuf::from("/etc/r")]
+        );
         assert_eq!(c.forks, Some(20));
         assert!(AnsibleCfg::parse("[defaults]\nforks = x\n", Path::new("a.cfg")).is_err());
     }

@@ -5,7 +5,8 @@ use fmc_core::{Map, Value};
 pub fn parse(arg: &str) -> Result<Vec<(String, Value)>, String> {
     let arg = arg.trim();
     if let Some(file) = arg.strip_prefix('@') {
-        let v = fmc_yaml::load(std::path::Path::new(file)).map_err(|e| format!("-e @{file}: {e}"))?;
+        let v =
+            fmc_yaml::load(std::path::Path::new(file)).map_err(|e| format!("-e @{file}: {e}"))?;
         return into_pairs(v, arg);
     }
     if arg.starts_with('{') {
@@ -15,7 +16,9 @@ pub fn parse(arg: &str) -> Result<Vec<(String, Value)>, String> {
     let mut out = vec![];
     for word in split_words(arg)? {
         let Some((k, v)) = word.split_once('=') else {
-            return Err(format!("-e: expected key=value, JSON or @file, got '{word}'"));
+            return Err(format!(
+                "-e: expected key=value, JSON or @file, got '{word}'"
+            ));
         };
         if k.is_empty() {
             return Err(format!("-e: empty variable name in '{word}'"));
@@ -76,7 +79,10 @@ mod tests {
             parse("a=1 b='x y'").unwrap(),
             vec![("a".into(), json!("1")), ("b".into(), json!("x y"))]
         );
-        assert_eq!(parse(r#"{"n": 2, "l": [1]}"#).unwrap(), vec![("n".into(), json!(2)), ("l".into(), json!([1]))]);
+        assert_eq!(
+            parse(r#"{"n": 2, "l": [1]}"#).unwrap(),
+            vec![("n".into(), json!(2)), ("l".into(), json!([1]))]
+        );
         assert!(parse("novalue").is_err());
         assert!(parse("a='x").is_err());
     }

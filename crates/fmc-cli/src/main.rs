@@ -48,7 +48,10 @@ fn main() -> ExitCode {
         }
     };
     init_logging(cli.verbose);
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -117,11 +120,18 @@ async fn run(cli: Cli) -> Result<u8, InputError> {
     let mut playbooks = vec![];
     for pb_path in &cli.playbooks {
         if !pb_path.exists() {
-            return Err(InputError(format!("playbook not found: {}", pb_path.display())));
+            return Err(InputError(format!(
+                "playbook not found: {}",
+                pb_path.display()
+            )));
         }
         let mut paths = role_paths.clone();
         if let Some(dir) = pb_path.parent() {
-            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
             paths.push(dir.join("..").join("roles"));
             inventory.add_vars_dir(dir)?;
         }
@@ -151,8 +161,18 @@ async fn run(cli: Cli) -> Result<u8, InputError> {
     guard_lab_namespace(&inventory)?;
 
     let tags = fmc_runner::TagFilter {
-        only: cli.tags.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
-        skip: cli.skip_tags.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+        only: cli
+            .tags
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
+        skip: cli
+            .skip_tags
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
     };
 
     if cli.syntax_check {
@@ -267,14 +287,11 @@ fn s_failed_stop(s: &fmc_runner::RunSummary) -> bool {
 /// A staging inventory names the lab's network namespace (`fmc_lab_netns`); running
 /// it from anywhere else could send lab traffic to the real network, so refuse.
 fn guard_lab_namespace(inv: &fmc_inventory::Inventory) -> Result<(), InputError> {
-    let wanted = inv
-        .host_names()
-        .iter()
-        .find_map(|h| {
-            inv.host_vars(h)
-                .get("fmc_lab_netns")
-                .and_then(fmc_core::lenient::to_string)
-        });
+    let wanted = inv.host_names().iter().find_map(|h| {
+        inv.host_vars(h)
+            .get("fmc_lab_netns")
+            .and_then(fmc_core::lenient::to_string)
+    });
     let Some(ns) = wanted else { return Ok(()) };
     use std::os::unix::fs::MetadataExt;
     let ours = std::fs::metadata("/proc/self/ns/net").map(|m| (m.dev(), m.ino()));

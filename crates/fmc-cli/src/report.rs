@@ -93,7 +93,10 @@ impl Reporter {
 
     /// Prints the final recap (combined over all playbooks).
     pub fn finish(&self, recap: &BTreeMap<String, HostRecap>) {
-        let mut st = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut st = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         Self::close_task(&mut st);
         if let Some(b) = st.bar.take() {
             b.finish_and_clear();
@@ -132,9 +135,13 @@ impl Reporter {
                 }
                 if !st.timings.is_empty() {
                     let mut t = st.timings.clone();
-                    t.sort_by(|a, b| b.1.cmp(&a.1));
+                    t.sort_by_key(|x| std::cmp::Reverse(x.1));
                     let total: Duration = t.iter().map(|x| x.1).sum();
-                    println!("\nTASK TIMINGS (slowest of {} tasks, {:.2}s in tasks)", t.len(), total.as_secs_f64());
+                    println!(
+                        "\nTASK TIMINGS (slowest of {} tasks, {:.2}s in tasks)",
+                        t.len(),
+                        total.as_secs_f64()
+                    );
                     for (name, d) in t.iter().take(if self.verbose > 0 { 20 } else { 5 }) {
                         println!("  {:>8.3}s  {name}", d.as_secs_f64());
                     }
@@ -170,17 +177,25 @@ impl Reporter {
     }
 
     fn human(&self, e: Event) {
-        let mut st = self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut st = self
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match e {
             Event::PlaybookStart { .. } | Event::Recap { .. } => {}
             Event::PlayStart { name, hosts } => {
                 Self::close_task(&mut st);
                 st.play_hosts = hosts.len();
                 if self.progress && st.bar.is_none() {
-                    let b = ProgressBar::with_draw_target(Some(hosts.len() as u64), ProgressDrawTarget::stderr());
+                    let b = ProgressBar::with_draw_target(
+                        Some(hosts.len() as u64),
+                        ProgressDrawTarget::stderr(),
+                    );
                     b.set_style(
-                        ProgressStyle::with_template("{spinner} {elapsed_precise} [{pos}/{len} hosts] {msg}")
-                            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                        ProgressStyle::with_template(
+                            "{spinner} {elapsed_precise} [{pos}/{len} hosts] {msg}",
+                        )
+                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
                     );
                     b.enable_steady_tick(Duration::from_millis(120));
                     st.bar = Some(b);
@@ -188,7 +203,11 @@ impl Reporter {
                 let text = self.header("PLAY", &name);
                 self.line(&st, &text);
             }
-            Event::TaskStart { name, location, handler } => {
+            Event::TaskStart {
+                name,
+                location,
+                handler,
+            } => {
                 Self::close_task(&mut st);
                 st.task_started = Some((name.clone(), Instant::now()));
                 st.done_in_task = 0;
@@ -233,8 +252,10 @@ impl Reporter {
                         (Some(v), _) if v.as_object().is_some_and(|m| !m.is_empty()) => {
                             serde_json::to_string_pretty(v).unwrap_or_default()
                         }
-                        (_, Some(m)) => serde_json::to_string_pretty(&serde_json::json!({ "msg": m }))
-                            .unwrap_or_default(),
+                        (_, Some(m)) => {
+                            serde_json::to_string_pretty(&serde_json::json!({ "msg": m }))
+                                .unwrap_or_default()
+                        }
                         _ => String::new(),
                     }
                 };
@@ -247,23 +268,27 @@ impl Reporter {
                     HostStatus::Ok => {
                         let mut s = self.paint(GREEN, &format!("ok: {target}{item_s}"));
                         if result.is_some() {
-                            s.push_str(&self.paint(GREEN, &format!(" => {}", body(&result, &None))));
+                            s.push_str(
+                                &self.paint(GREEN, &format!(" => {}", body(&result, &None))),
+                            );
                         }
                         s
                     }
                     HostStatus::Changed => {
                         let mut s = self.paint(YELLOW, &format!("changed: {target}{item_s}"));
                         if result.is_some() {
-                            s.push_str(&self.paint(YELLOW, &format!(" => {}", body(&result, &None))));
+                            s.push_str(
+                                &self.paint(YELLOW, &format!(" => {}", body(&result, &None))),
+                            );
                         }
                         s
                     }
                     HostStatus::Skipped => {
                         let mut s = self.paint(CYAN, &format!("skipping: {target}{item_s}"));
-                        if self.verbose >= 1 {
-                            if let Some(m) = &msg {
-                                s.push_str(&self.paint(CYAN, &format!(" => {m}")));
-                            }
+                        if self.verbose >= 1
+                            && let Some(m) = &msg
+                        {
+                            s.push_str(&self.paint(CYAN, &format!(" => {m}")));
                         }
                         s
                     }
@@ -271,7 +296,10 @@ impl Reporter {
                         let kind = if item_s.is_empty() { "fatal" } else { "failed" };
                         let mut s = self.paint(
                             RED,
-                            &format!("{kind}: {target}{item_s}: FAILED! => {}", body(&result, &msg)),
+                            &format!(
+                                "{kind}: {target}{item_s}: FAILED! => {}",
+                                body(&result, &msg)
+                            ),
                         );
                         if ignored {
                             s.push_str(&format!("\n{}", self.paint(CYAN, "...ignoring")));
@@ -289,13 +317,13 @@ impl Reporter {
                         text.push_str(&format!("\n  {}", self.paint(YELLOW, &format!("~ {c}"))));
                     }
                 }
-                if self.show_diff {
-                    if let Some(d) = &diff {
-                        let dt = self.diff_text(d);
-                        if !dt.is_empty() {
-                            text.push('\n');
-                            text.push_str(dt.trim_end());
-                        }
+                if self.show_diff
+                    && let Some(d) = &diff
+                {
+                    let dt = self.diff_text(d);
+                    if !dt.is_empty() {
+                        text.push('\n');
+                        text.push_str(dt.trim_end());
                     }
                 }
                 self.line(&st, &text);
@@ -308,7 +336,10 @@ impl Reporter {
             } => {
                 let text = self.paint(
                     PURPLE,
-                    &format!("FAILED - RETRYING: [{host}] ({} retries left).", retries.saturating_sub(attempt)),
+                    &format!(
+                        "FAILED - RETRYING: [{host}] ({} retries left).",
+                        retries.saturating_sub(attempt)
+                    ),
                 );
                 self.line(&st, &text);
             }

@@ -262,6 +262,13 @@ fn get_url_plans() {
             Some("could not download the checksum file"),
         ),
         (
+            "checksum file with a hostile entry",
+            json!({"checksum": "sha256:https://example.test/sums"}),
+            format!("{FILE}tool curl\nsumfile {}\n", b64("$(reboot)  k3s\n")),
+            vec![],
+            Some("is not a sha256 checksum"),
+        ),
+        (
             "force",
             json!({"force": true}),
             format!("{FILE}tool curl\n"),

@@ -195,7 +195,7 @@ fn package_facts_failures() {
     assert_eq!(e, "package manager rpm is not available on this host");
     let m = prepare("package_facts", json!({}));
     let e = plan_with(m.as_ref(), "::fmc::apt\nfmc-rc 2\n", None).unwrap_err();
-    assert_eq!(e, "listing apt packages failed (fmc-rc 2)");
+    assert_eq!(e, "listing apt packages failed (rc=2)");
     for (p, want) in [
         (json!({"manager": "portage"}), "only auto, apt and rpm"),
         (json!({"strategy": "any"}), "unknown variant"),

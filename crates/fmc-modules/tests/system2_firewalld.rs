@@ -227,3 +227,33 @@ fn parameter_errors() {
         assert!(e.contains(want), "{p}: {e}");
     }
 }
+
+#[test]
+fn probe_runs_under_sh_against_a_stub_firewall_cmd() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::TempDir::new().unwrap();
+    let stub = dir.path().join("firewall-cmd");
+    std::fs::write(
+        &stub,
+        "#!/bin/sh\ncase \"$*\" in\n  --state) echo running ;;\n  *--permanent*--query-port=8080/tcp) exit 0 ;;\n  *--query-port=8080/tcp) echo no; exit 1 ;;\n  *) echo \"Error: $*\" >&2; exit 2 ;;\nesac\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let m = prepare(
+        "firewalld",
+        json!({"port": "8080/tcp", "zone": "public", "permanent": true, "immediate": true, "state": "enabled"}),
+    );
+    let script = format!(
+        "PATH={}:$PATH; export PATH\n{}",
+        dir.path().display(),
+        probe_script(m.as_ref(), None)
+    );
+    let out = system_support::sh(&script, None, None, dir.path());
+    assert_eq!(out.rc, 0, "{}", out.stderr_str());
+    let plan = plan_with(m.as_ref(), &out.stdout_str(), None).unwrap();
+    assert_eq!(plan.failed, None, "{}", out.stdout_str());
+    assert_eq!(
+        plan.changes,
+        vec!["enable port 8080/tcp in zone public (runtime)"]
+    );
+}

@@ -87,7 +87,7 @@ fn handle(mut conn: TcpStream) -> Option<Seen> {
     let basic = format!("Basic {}", B64.encode("admin:s3cret pw\"x"));
     let (status, ctype, extra, body): (&str, &str, String, String) =
         match (req.method.as_str(), req.path.as_str()) {
-            ("GET", "/json") => (
+            ("GET" | "HEAD", "/json") => (
                 "200 OK",
                 "application/json; charset=utf-8",
                 String::new(),
@@ -123,6 +123,14 @@ fn handle(mut conn: TcpStream) -> Option<Seen> {
         "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}",
         body.len()
     );
+    // a HEAD response announces the body's length but carries none
+    let resp = if req.method == "HEAD" {
+        resp.strip_suffix(body.as_str())
+            .unwrap_or(&resp)
+            .to_string()
+    } else {
+        resp
+    };
     conn.write_all(resp.as_bytes()).ok()?;
     Some(req)
 }
@@ -180,6 +188,17 @@ fn get_json_and_status_codes() {
     assert_eq!(r.outcome.failed, None);
     assert_eq!(r.outcome.result["status"], 302);
     assert_eq!(r.outcome.result["location"], "/json");
+
+    // HEAD: status and headers, no content
+    let r = run(
+        "uri",
+        json!({"url": format!("{base}/json"), "method": "HEAD", "return_content": true}),
+        dir.path(),
+    );
+    assert_eq!(r.outcome.failed, None, "{:?}", r.outcome.result);
+    assert_eq!(r.outcome.result["content"], "");
+    assert_eq!(r.outcome.result["content_length"], "29");
+    assert_eq!(seen.lock().unwrap().last().unwrap().method, "HEAD");
 }
 
 #[test]
@@ -370,6 +389,10 @@ fn parameter_errors() {
         (
             json!({"url": "http://x/", "cookies": 1}),
             "unsupported parameter",
+        ),
+        (
+            json!({"url": "http://x/", "user": "u", "password": ["pw\"secret"]}),
+            "url_password must be a string",
         ),
     ] {
         let e = prepare_err("uri", p.clone());

@@ -50,7 +50,10 @@ impl Endpoint {
                 ));
             }
         };
-        let port = match vars.get("ansible_port").or_else(|| vars.get("ansible_ssh_port")) {
+        let port = match vars
+            .get("ansible_port")
+            .or_else(|| vars.get("ansible_ssh_port"))
+        {
             None | Some(Value::Null) => None,
             Some(v) => Some(
                 fmc_core::lenient::to_string(v)
@@ -98,10 +101,10 @@ fn proxy_jump_from_args(args: &str) -> Option<String> {
         if *w == "-J" {
             return words.get(i + 1).map(|s| s.to_string());
         }
-        if let Some(v) = w.strip_prefix("-J") {
-            if !v.is_empty() {
-                return Some(v.to_string());
-            }
+        if let Some(v) = w.strip_prefix("-J")
+            && !v.is_empty()
+        {
+            return Some(v.to_string());
         }
     }
     None
@@ -147,7 +150,10 @@ impl Connections {
                     key_passphrase: None,
                     proxy_jump: ep.jump.clone(),
                 };
-                self.client.connect(&target).await.map_err(|e| e.to_string())
+                self.client
+                    .connect(&target)
+                    .await
+                    .map_err(|e| e.to_string())
             })
             .await;
         res.clone().map_err(TransportError::Unreachable)
@@ -207,6 +213,10 @@ mod tests {
         let bad = json!({"ansible_port": "ssh"});
         assert!(Endpoint::from_vars("x", bad.as_object().unwrap(), None).is_err());
         let local = json!({"ansible_connection": "local"});
-        assert!(Endpoint::from_vars("x", local.as_object().unwrap(), None).unwrap().local);
+        assert!(
+            Endpoint::from_vars("x", local.as_object().unwrap(), None)
+                .unwrap()
+                .local
+        );
     }
 }

@@ -32,7 +32,16 @@ pub(crate) fn params_of(action: &str) -> &'static [&'static str] {
         "assert" => &["that", "msg", "fail_msg", "success_msg", "quiet"],
         "fail" => &["msg"],
         "pause" => &["seconds", "minutes", "prompt", "echo"],
-        "include_vars" => &["file", "dir", "name", "_raw_params", "depth", "files_matching", "ignore_unknown_extensions", "extensions"],
+        "include_vars" => &[
+            "file",
+            "dir",
+            "name",
+            "_raw_params",
+            "depth",
+            "files_matching",
+            "ignore_unknown_extensions",
+            "extensions",
+        ],
         _ => &[],
     }
 }
@@ -136,7 +145,9 @@ impl Run<'_> {
         if let Some(var) = args.get("var").and_then(to_string) {
             let v = match self.templar.eval_expr(&var, vars) {
                 Ok(v) => v,
-                Err(e) if e.undefined().is_some() => Value::String("VARIABLE IS NOT DEFINED!".into()),
+                Err(e) if e.undefined().is_some() => {
+                    Value::String("VARIABLE IS NOT DEFINED!".into())
+                }
                 Err(e) => return ActionResult::failed(self.tmpl_err(task, "var", &e)),
             };
             res.insert(var, v);
@@ -168,11 +179,14 @@ impl Run<'_> {
                         .and_then(to_string)
                         .unwrap_or_else(|| "Assertion failed".into());
                     let mut r = ActionResult::failed(msg);
-                    r.result.insert("assertion".into(), Value::String(c.clone()));
+                    r.result
+                        .insert("assertion".into(), Value::String(c.clone()));
                     r.result.insert("evaluated_to".into(), Value::Bool(false));
                     return r;
                 }
-                Err(e) => return ActionResult::failed(self.tmpl_err(task, &format!("assert '{c}'"), &e)),
+                Err(e) => {
+                    return ActionResult::failed(self.tmpl_err(task, &format!("assert '{c}'"), &e));
+                }
             }
         }
         let quiet = args.get("quiet").and_then(to_bool).unwrap_or(false);
@@ -243,7 +257,12 @@ impl Run<'_> {
                     }
                 }
                 Ok(Value::Null) => {}
-                Ok(_) => return ActionResult::failed(format!("{}: must be a mapping of variables", f.display())),
+                Ok(_) => {
+                    return ActionResult::failed(format!(
+                        "{}: must be a mapping of variables",
+                        f.display()
+                    ));
+                }
                 Err(e) => return ActionResult::failed(e.to_string()),
             }
         }
@@ -256,7 +275,15 @@ impl Run<'_> {
             }
         }
         let mut res = Map::new();
-        res.insert("ansible_included_var_files".into(), serde_json::json!(files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>()));
+        res.insert(
+            "ansible_included_var_files".into(),
+            serde_json::json!(
+                files
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+            ),
+        );
         let mut r = ActionResult::ok(res);
         r.status = HostStatus::Ok;
         r

@@ -262,7 +262,11 @@ impl Run<'_> {
                 after: redact_text(&d.after, secrets),
                 ..d.clone()
             });
-            (r.msg.as_ref().map(|m| redact_text(m, secrets)), result, diff)
+            (
+                r.msg.as_ref().map(|m| redact_text(m, secrets)),
+                result,
+                diff,
+            )
         };
         self.emit(Event::HostResult {
             host: host.name.clone(),
@@ -319,7 +323,8 @@ impl Run<'_> {
                     return outcome(&r, false, reg);
                 }
                 Err((expr, e)) => {
-                    let r = ActionResult::failed(self.tmpl_err(task, &format!("when '{expr}'"), &e));
+                    let r =
+                        ActionResult::failed(self.tmpl_err(task, &format!("when '{expr}'"), &e));
                     self.finish_host(host, &title, None, &r, start, ignore_errors, no_log);
                     return outcome(&r, ignore_errors, None);
                 }
@@ -464,7 +469,13 @@ impl Run<'_> {
         Some(v)
     }
 
-    fn eval_all(&self, conds: &[String], vars: &Vars) -> Result<bool, (String, fmc_template::TemplateError)> {
+    // The error path is rare and short-lived: boxing would only add noise.
+    #[allow(clippy::result_large_err)]
+    fn eval_all(
+        &self,
+        conds: &[String],
+        vars: &Vars,
+    ) -> Result<bool, (String, fmc_template::TemplateError)> {
         for c in conds {
             match self.templar.eval_cond(c, vars) {
                 Ok(true) => {}
@@ -475,7 +486,12 @@ impl Run<'_> {
         Ok(true)
     }
 
-    pub(crate) fn tmpl_err(&self, task: &Task, what: &str, e: &fmc_template::TemplateError) -> String {
+    pub(crate) fn tmpl_err(
+        &self,
+        task: &Task,
+        what: &str,
+        e: &fmc_template::TemplateError,
+    ) -> String {
         let text = e.to_string();
         let var = e
             .undefined()
@@ -490,7 +506,11 @@ impl Run<'_> {
     }
 
     /// Items of `loop`/`with_*`, or `None` without a loop.
-    pub(crate) fn loop_items(&self, task: &Task, vars: &Vars) -> Result<Option<Vec<Value>>, String> {
+    pub(crate) fn loop_items(
+        &self,
+        task: &Task,
+        vars: &Vars,
+    ) -> Result<Option<Vec<Value>>, String> {
         let Some(spec) = &task.loop_spec else {
             return Ok(None);
         };
@@ -556,7 +576,11 @@ impl Run<'_> {
                     let full = if std::path::Path::new(&pat).is_absolute() {
                         pat
                     } else {
-                        self.playbook_dir.join("files").join(&pat).display().to_string()
+                        self.playbook_dir
+                            .join("files")
+                            .join(&pat)
+                            .display()
+                            .to_string()
                     };
                     let mut found: Vec<String> = glob_paths(&full);
                     found.sort();
@@ -582,7 +606,8 @@ impl Run<'_> {
                     } else {
                         self.playbook_dir.join(p)
                     };
-                    cand.exists().then(|| Value::String(cand.display().to_string()))
+                    cand.exists()
+                        .then(|| Value::String(cand.display().to_string()))
                 });
                 match found {
                     Some(f) => vec![f],
@@ -630,7 +655,9 @@ impl Run<'_> {
                 out
             }
             LoopKind::WithSequence => {
-                return Err("with_sequence is not supported; use loop: \"{{ range(a, b) | list }}\"".into());
+                return Err(
+                    "with_sequence is not supported; use loop: \"{{ range(a, b) | list }}\"".into(),
+                );
             }
         };
         Ok(Some(items))
@@ -676,7 +703,11 @@ impl Run<'_> {
             let done = match self.eval_all(until, &uv) {
                 Ok(b) => b,
                 Err((expr, e)) => {
-                    return ActionResult::failed(self.tmpl_err(task, &format!("until '{expr}'"), &e));
+                    return ActionResult::failed(self.tmpl_err(
+                        task,
+                        &format!("until '{expr}'"),
+                        &e,
+                    ));
                 }
             };
             r.result.insert("attempts".into(), Value::from(attempt));
@@ -715,7 +746,11 @@ impl Run<'_> {
                 Ok(false) if r.status == HostStatus::Changed => r.status = HostStatus::Ok,
                 Ok(_) => {}
                 Err((expr, e)) => {
-                    *r = ActionResult::failed(self.tmpl_err(task, &format!("changed_when '{expr}'"), &e));
+                    *r = ActionResult::failed(self.tmpl_err(
+                        task,
+                        &format!("changed_when '{expr}'"),
+                        &e,
+                    ));
                     return;
                 }
             }
@@ -742,7 +777,11 @@ impl Run<'_> {
                     }
                 }
                 Err((expr, e)) => {
-                    *r = ActionResult::failed(self.tmpl_err(task, &format!("failed_when '{expr}'"), &e));
+                    *r = ActionResult::failed(self.tmpl_err(
+                        task,
+                        &format!("failed_when '{expr}'"),
+                        &e,
+                    ));
                 }
             }
         }
@@ -760,7 +799,9 @@ impl Run<'_> {
         };
         let name = canonical(module);
         if controller::is_controller_action(name) {
-            return self.run_controller(name, args, task, vars, host, delegate).await;
+            return self
+                .run_controller(name, args, task, vars, host, delegate)
+                .await;
         }
         self.run_module(module, args, task, vars, host, delegate)
             .await
@@ -778,7 +819,10 @@ impl Run<'_> {
         let Some(factory) = fmc_modules::registry().get(module) else {
             return ActionResult::failed(format!("{}: unknown module '{module}'", task.span));
         };
-        let args = match self.templar.render_value(&Value::Object(raw_args.clone()), vars) {
+        let args = match self
+            .templar
+            .render_value(&Value::Object(raw_args.clone()), vars)
+        {
             Ok(Value::Object(m)) => m,
             Ok(_) => return ActionResult::failed("module arguments must be a mapping"),
             Err(e) => return ActionResult::failed(self.tmpl_err(task, "arguments", &e)),
@@ -786,7 +830,11 @@ impl Run<'_> {
         let prepared = match factory.prepare(&args) {
             Ok(p) => p,
             Err(e) => {
-                return ActionResult::failed(format!("{}: task '{}': {e}", task.span, task.display_name()));
+                return ActionResult::failed(format!(
+                    "{}: task '{}': {e}",
+                    task.span,
+                    task.display_name()
+                ));
             }
         };
         let (ep, cv) = match self.endpoint(host, vars, task, delegate) {
@@ -852,11 +900,11 @@ impl Run<'_> {
         let want_diff = task.keywords.diff.unwrap_or(self.opts.diff);
         let check = task.keywords.check_mode.unwrap_or(self.opts.check);
         if check {
-            let support = prepared
-                .check_support()
-                .unwrap_or(factory.info().check);
+            let support = prepared.check_support().unwrap_or(factory.info().check);
             if support == CheckSupport::None && !plan.actions.is_empty() {
-                return ActionResult::skipped("skipped: this module cannot predict its result in check mode");
+                return ActionResult::skipped(
+                    "skipped: this module cannot predict its result in check mode",
+                );
             }
             return ActionResult {
                 status: if plan.changed() {
@@ -879,7 +927,10 @@ impl Run<'_> {
                     stdin,
                     allow_failure,
                     timeout,
-                } => match conn.exec(req(script.clone(), stdin.clone(), *timeout)).await {
+                } => match conn
+                    .exec(req(script.clone(), stdin.clone(), *timeout))
+                    .await
+                {
                     Ok(o) => {
                         let stop = o.rc != 0 && !allow_failure;
                         outputs.push(o);
@@ -913,7 +964,10 @@ impl Run<'_> {
                 .transpose()
                 .and_then(|_| std::fs::write(path, bytes));
             if let Err(e) = res {
-                return ActionResult::failed(format!("writing {} on the controller: {e}", path.display()));
+                return ActionResult::failed(format!(
+                    "writing {} on the controller: {e}",
+                    path.display()
+                ));
             }
         }
         if let Some(Value::Object(f)) = out.result.get("ansible_facts") {
@@ -1036,22 +1090,28 @@ async fn reboot(
     tokio::time::sleep(Duration::from_secs(2)).await;
     loop {
         if Instant::now() > deadline {
-            return Err(format!("host did not come back within {}s", timeout.as_secs()));
+            return Err(format!(
+                "host did not come back within {}s",
+                timeout.as_secs()
+            ));
         }
-        if conn.reconnect().await.is_ok() {
-            if let Ok(o) = conn
+        if conn.reconnect().await.is_ok()
+            && let Ok(o) = conn
                 .exec(req(boot_id.into(), None, Some(Duration::from_secs(10))))
                 .await
-            {
-                if o.rc == 0 && o.stdout_str() != before {
-                    let t = conn
-                        .exec(req(test_command.into(), None, Some(Duration::from_secs(30))))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    if t.rc == 0 {
-                        return Ok(t);
-                    }
-                }
+            && o.rc == 0
+            && o.stdout_str() != before
+        {
+            let t = conn
+                .exec(req(
+                    test_command.into(),
+                    None,
+                    Some(Duration::from_secs(30)),
+                ))
+                .await
+                .map_err(|e| e.to_string())?;
+            if t.rc == 0 {
+                return Ok(t);
             }
         }
         tokio::time::sleep(Duration::from_secs(2)).await;

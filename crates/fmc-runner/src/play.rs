@@ -114,10 +114,7 @@ impl<'a> Run<'a> {
             "playbook_dir".into(),
             Value::String(absolute(&playbook_dir).display().to_string()),
         );
-        global.insert(
-            "inventory_dir".into(),
-            Value::Null,
-        );
+        global.insert("inventory_dir".into(), Value::Null);
         global.insert("ansible_check_mode".into(), Value::Bool(opts.check));
         global.insert("ansible_diff_mode".into(), Value::Bool(opts.diff));
         global.insert(
@@ -128,9 +125,15 @@ impl<'a> Run<'a> {
                 opts.tags.only.clone()
             }),
         );
-        global.insert("ansible_skip_tags".into(), serde_json::json!(opts.tags.skip));
+        global.insert(
+            "ansible_skip_tags".into(),
+            serde_json::json!(opts.tags.skip),
+        );
         global.insert("ansible_version".into(), serde_json::json!({"full": "2.17.0", "major": 2, "minor": 17, "revision": 0, "string": "2.17.0 (fmc)"}));
-        global.insert("fmc_version".into(), Value::String(env!("CARGO_PKG_VERSION").into()));
+        global.insert(
+            "fmc_version".into(),
+            Value::String(env!("CARGO_PKG_VERSION").into()),
+        );
 
         let mut names = inv.host_names();
         if !names.iter().any(|n| n == "localhost") {
@@ -144,7 +147,10 @@ impl<'a> Run<'a> {
                 "inventory_hostname_short".into(),
                 Value::String(name.split('.').next().unwrap_or(&name).to_string()),
             );
-            magic.insert("group_names".into(), serde_json::json!(inv.group_names(&name)));
+            magic.insert(
+                "group_names".into(),
+                serde_json::json!(inv.group_names(&name)),
+            );
             let ctx = HostCtx::new(&name, inv.host_vars(&name), magic);
             hosts.insert(name, Arc::new(ctx));
         }
@@ -257,7 +263,12 @@ impl<'a> Run<'a> {
         let mut role_defaults = Map::new();
         let mut role_vars = Map::new();
         let mut seen_roles = HashSet::new();
-        for list in [&play.pre_tasks, &play.tasks, &play.post_tasks, &play.handlers] {
+        for list in [
+            &play.pre_tasks,
+            &play.tasks,
+            &play.post_tasks,
+            &play.handlers,
+        ] {
             collect_task_roles(list, &mut seen_roles, &mut role_defaults, &mut role_vars);
         }
         fn from_invocation(
@@ -318,7 +329,8 @@ impl<'a> Run<'a> {
             if play.gather_facts {
                 self.gather_facts(&mut batch).await;
             }
-            self.run_list(&play.pre_tasks, &scope, &mut batch, false).await;
+            self.run_list(&play.pre_tasks, &scope, &mut batch, false)
+                .await;
             self.flush_handlers(&mut batch).await;
             for inv in &play.roles {
                 self.run_role(inv, &scope, &mut batch, &mut HashSet::new())
@@ -364,13 +376,21 @@ impl<'a> Run<'a> {
     fn load_vars_files(&self, play: &Play, vars: &Vars) -> Result<Map, String> {
         let mut out = Map::new();
         for f in &play.vars_files {
-            let rendered = self.templar.render_str(f, vars).map_err(|e| e.to_string())?;
+            let rendered = self
+                .templar
+                .render_str(f, vars)
+                .map_err(|e| e.to_string())?;
             let path = resolve_rel(&play.base_dir, &rendered);
             let v = fmc_yaml::load(&path).map_err(|e| e.to_string())?;
             match v {
                 Value::Object(m) => merge_into(&mut out, &m),
                 Value::Null => {}
-                _ => return Err(format!("{}: must be a mapping of variables", path.display())),
+                _ => {
+                    return Err(format!(
+                        "{}: must be a mapping of variables",
+                        path.display()
+                    ));
+                }
             }
         }
         Ok(out)
@@ -419,11 +439,11 @@ impl<'a> Run<'a> {
             if out.end_host {
                 st.ended = true;
             }
-            if out.changed {
-                if let Some(t) = task {
-                    for n in &t.notify {
-                        self.notify(batch, i, n);
-                    }
+            if out.changed
+                && let Some(t) = task
+            {
+                for n in &t.notify {
+                    self.notify(batch, i, n);
                 }
             }
         }
@@ -447,7 +467,10 @@ impl<'a> Run<'a> {
         }
         if !found {
             self.emit(Event::Warning {
-                msg: format!("handler '{name}' notified by {} not found", batch.hosts[host].name),
+                msg: format!(
+                    "handler '{name}' notified by {} not found",
+                    batch.hosts[host].name
+                ),
             });
         }
     }
@@ -514,7 +537,9 @@ impl<'a> Run<'a> {
     ) -> Vec<usize> {
         let idx: Vec<usize> = match among {
             Some(a) => a.to_vec(),
-            None => (0..batch.hosts.len()).filter(|i| batch.active(*i)).collect(),
+            None => (0..batch.hosts.len())
+                .filter(|i| batch.active(*i))
+                .collect(),
         };
         if when.is_empty() {
             return idx;
@@ -673,15 +698,13 @@ impl<'a> Run<'a> {
                     .buffer_unordered(forks)
                     .collect()
                     .await;
-                if run_once {
-                    if let Some((_, first)) = results.first() {
-                        let first = first.clone();
-                        for i in hosts.iter().skip(1) {
-                            if let (Some(reg), Some(res)) = (&task.register, &first.registered) {
-                                batch.hosts[*i].set_runtime(reg, res.clone());
-                            }
-                            results.push((*i, first.clone()));
+                if run_once && let Some((_, first)) = results.first() {
+                    let first = first.clone();
+                    for i in hosts.iter().skip(1) {
+                        if let (Some(reg), Some(res)) = (&task.register, &first.registered) {
+                            batch.hosts[*i].set_runtime(reg, res.clone());
                         }
+                        results.push((*i, first.clone()));
                     }
                 }
                 self.apply_outcomes(batch, results, Some(task));
@@ -719,7 +742,14 @@ impl<'a> Run<'a> {
         }
     }
 
-    async fn run_meta(&self, task: &Task, m: &str, scope: &Scope, batch: &mut Batch, hosts: Vec<usize>) {
+    async fn run_meta(
+        &self,
+        task: &Task,
+        m: &str,
+        scope: &Scope,
+        batch: &mut Batch,
+        hosts: Vec<usize>,
+    ) {
         let passing = self.hosts_passing(&task.when, scope, batch, Some(&hosts));
         match m {
             "flush_handlers" => {
@@ -783,8 +813,14 @@ impl<'a> Run<'a> {
                 let mut task = h.task.clone();
                 // Handlers are not subject to tag selection.
                 task.tags = vec!["always".into()];
-                self.run_list_on(std::slice::from_ref(&task), &h.scope, batch, false, Some(hosts))
-                    .await;
+                self.run_list_on(
+                    std::slice::from_ref(&task),
+                    &h.scope,
+                    batch,
+                    false,
+                    Some(hosts),
+                )
+                .await;
             }
             idx += 1;
         }
@@ -820,13 +856,19 @@ impl<'a> Run<'a> {
                 Err(msg) => self.fail_host(batch, *i, task, &msg),
             }
         }
-        let rounds = per_host_items.iter().map(|(_, v)| v.len()).max().unwrap_or(0);
+        let rounds = per_host_items
+            .iter()
+            .map(|(_, v)| v.len())
+            .max()
+            .unwrap_or(0);
         for round in 0..rounds {
             // Group hosts by what they include this round (file or role name).
             let mut groups: IndexMap<String, Vec<usize>> = IndexMap::new();
             let mut item_vars: HashMap<String, Map> = HashMap::new();
             for (i, items) in &per_host_items {
-                let Some(item) = items.get(round) else { continue };
+                let Some(item) = items.get(round) else {
+                    continue;
+                };
                 if !batch.active(*i) {
                     continue;
                 }
@@ -857,18 +899,36 @@ impl<'a> Run<'a> {
             for (target, members) in groups {
                 match &task.action {
                     TaskAction::IncludeTasks { base_dir, .. } => {
-                        let path = fmc_playbook::resolve_tasks_file(&target, base_dir, task.role.as_deref())
-                            .unwrap_or_else(|| base_dir.join(&target));
+                        let path = fmc_playbook::resolve_tasks_file(
+                            &target,
+                            base_dir,
+                            task.role.as_deref(),
+                        )
+                        .unwrap_or_else(|| base_dir.join(&target));
                         let opts = fmc_playbook::LoadOptions {
                             role_paths: self.role_paths(),
                         };
-                        match fmc_playbook::load_included_tasks(&path, &task.tags, task.role.clone(), base_dir, &opts) {
+                        match fmc_playbook::load_included_tasks(
+                            &path,
+                            &task.tags,
+                            task.role.clone(),
+                            base_dir,
+                            &opts,
+                        ) {
                             Ok(mut inc) => {
-                                fmc_playbook::apply_inherited(&mut inc.tasks, &task.tags, &task.keywords);
+                                fmc_playbook::apply_inherited(
+                                    &mut inc.tasks,
+                                    &task.tags,
+                                    &task.keywords,
+                                );
                                 for h in inc.handlers {
-                                    batch.handlers.push(Handler { task: h, scope: s.clone() });
+                                    batch.handlers.push(Handler {
+                                        task: h,
+                                        scope: s.clone(),
+                                    });
                                 }
-                                self.run_list_on(&inc.tasks, &s, batch, false, Some(members)).await
+                                self.run_list_on(&inc.tasks, &s, batch, false, Some(members))
+                                    .await
                             }
                             Err(e) => {
                                 for i in members {
@@ -886,10 +946,19 @@ impl<'a> Run<'a> {
                         let opts = fmc_playbook::LoadOptions {
                             role_paths: self.role_paths(),
                         };
-                        match fmc_playbook::load_role(&target, tasks_from.as_deref(), search_from, &opts) {
+                        match fmc_playbook::load_role(
+                            &target,
+                            tasks_from.as_deref(),
+                            search_from,
+                            &opts,
+                        ) {
                             Ok(role) => {
                                 let mut role = (*role).clone();
-                                fmc_playbook::apply_inherited(&mut role.tasks, &task.tags, &task.keywords);
+                                fmc_playbook::apply_inherited(
+                                    &mut role.tasks,
+                                    &task.tags,
+                                    &task.keywords,
+                                );
                                 let role = Arc::new(role);
                                 for h in &role.handlers {
                                     batch.handlers.push(Handler {
@@ -919,7 +988,13 @@ impl<'a> Run<'a> {
         }
     }
 
-    async fn run_role_on(&self, inv: &RoleInvocation, scope: &Scope, batch: &mut Batch, only: Vec<usize>) {
+    async fn run_role_on(
+        &self,
+        inv: &RoleInvocation,
+        scope: &Scope,
+        batch: &mut Batch,
+        only: Vec<usize>,
+    ) {
         for dep in &inv.role.dependencies {
             Box::pin(self.run_role_on(dep, scope, batch, only.clone())).await;
         }
@@ -963,7 +1038,10 @@ impl<'a> Run<'a> {
         let mut v = Vars::new();
         v.push("magic (global)", self.hostvars.global.clone());
         v.push("defaults (flags)", self.hostvars.defaults.clone());
-        v.push("role defaults (all roles)", scope.play.role_defaults.clone());
+        v.push(
+            "role defaults (all roles)",
+            scope.play.role_defaults.clone(),
+        );
         if let Some(r) = role {
             v.push("role defaults", r.defaults.clone());
         }
@@ -978,19 +1056,19 @@ impl<'a> Run<'a> {
         for b in &scope.block_vars {
             v.push("block vars", b.clone());
         }
-        if let Some(t) = task {
-            if !t.vars.is_empty() {
-                v.push("task vars", Arc::new(t.vars.clone()));
-            }
+        if let Some(t) = task
+            && !t.vars.is_empty()
+        {
+            v.push("task vars", Arc::new(t.vars.clone()));
         }
         v.push_literal("set_fact/register", host.runtime_snapshot());
         if !scope.role_params.is_empty() {
             v.push("role params", scope.role_params.clone());
         }
-        if let Some(ph) = &scope.per_host {
-            if let Some(m) = ph.get(&host.name) {
-                v.push("include loop vars", Arc::new(m.clone()));
-            }
+        if let Some(ph) = &scope.per_host
+            && let Some(m) = ph.get(&host.name)
+        {
+            v.push("include loop vars", Arc::new(m.clone()));
         }
         let mut magic = (*host.magic).clone();
         for (k, val) in scope.play.magic.iter() {
@@ -1021,13 +1099,18 @@ impl HostCtx {
 
 /// Role defaults and vars of every role whose tasks appear in `tasks` (imported
 /// roles), once per role.
-fn collect_task_roles(tasks: &[Task], seen: &mut HashSet<PathBuf>, defaults: &mut Map, vars: &mut Map) {
+fn collect_task_roles(
+    tasks: &[Task],
+    seen: &mut HashSet<PathBuf>,
+    defaults: &mut Map,
+    vars: &mut Map,
+) {
     for t in tasks {
-        if let Some(r) = &t.role {
-            if seen.insert(r.path.clone()) {
-                merge_into(defaults, &r.defaults);
-                merge_into(vars, &r.vars);
-            }
+        if let Some(r) = &t.role
+            && seen.insert(r.path.clone())
+        {
+            merge_into(defaults, &r.defaults);
+            merge_into(vars, &r.vars);
         }
         if let TaskAction::Block {
             block,
@@ -1046,7 +1129,12 @@ fn collect_task_roles(tasks: &[Task], seen: &mut HashSet<PathBuf>, defaults: &mu
 fn play_handlers(play: &Play, scope: &Scope) -> Vec<Handler> {
     let mut out = vec![];
     let mut seen = HashSet::new();
-    fn add(inv: &RoleInvocation, scope: &Scope, out: &mut Vec<Handler>, seen: &mut HashSet<PathBuf>) {
+    fn add(
+        inv: &RoleInvocation,
+        scope: &Scope,
+        out: &mut Vec<Handler>,
+        seen: &mut HashSet<PathBuf>,
+    ) {
         for d in &inv.role.dependencies {
             add(d, scope, out, seen);
         }
@@ -1079,7 +1167,9 @@ fn play_handlers(play: &Play, scope: &Scope) -> Vec<Handler> {
 
 /// Whether `notify: name` reaches this handler: its name, `role : name`, or a `listen` topic.
 pub(crate) fn handler_matches(h: &Task, name: &str) -> bool {
-    h.name.as_deref() == Some(name) || h.display_name() == name || h.listen.iter().any(|l| l == name)
+    h.name.as_deref() == Some(name)
+        || h.display_name() == name
+        || h.listen.iter().any(|l| l == name)
 }
 
 /// Splits hosts into `serial` batches; the last serial value repeats.
@@ -1143,12 +1233,21 @@ mod tests {
     fn serial_batches() {
         let sizes = |b: Vec<Vec<String>>| b.iter().map(Vec::len).collect::<Vec<_>>();
         assert_eq!(sizes(batches(&hosts(5), &[])), vec![5]);
-        assert_eq!(sizes(batches(&hosts(5), &[Serial::Count(2)])), vec![2, 2, 1]);
+        assert_eq!(
+            sizes(batches(&hosts(5), &[Serial::Count(2)])),
+            vec![2, 2, 1]
+        );
         assert_eq!(
             sizes(batches(&hosts(7), &[Serial::Count(1), Serial::Count(3)])),
             vec![1, 3, 3]
         );
-        assert_eq!(sizes(batches(&hosts(10), &[Serial::Percent(30.0)])), vec![3, 3, 3, 1]);
-        assert_eq!(sizes(batches(&hosts(2), &[Serial::Percent(10.0)])), vec![1, 1]);
+        assert_eq!(
+            sizes(batches(&hosts(10), &[Serial::Percent(30.0)])),
+            vec![3, 3, 3, 1]
+        );
+        assert_eq!(
+            sizes(batches(&hosts(2), &[Serial::Percent(10.0)])),
+            vec![1, 1]
+        );
     }
 }

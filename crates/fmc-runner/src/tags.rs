@@ -52,6 +52,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn selection_table() {
         let cases: &[(&[&str], &[&str], &[&str], bool)] = &[
             (&[], &[], &[], true),

@@ -43,7 +43,11 @@ pub fn play_tasks(play: &Play) -> Vec<&Task> {
             }
         }
     }
-    fn role<'a>(inv: &'a RoleInvocation, out: &mut Vec<&'a Task>, seen: &mut HashSet<&'a std::path::Path>) {
+    fn role<'a>(
+        inv: &'a RoleInvocation,
+        out: &mut Vec<&'a Task>,
+        seen: &mut HashSet<&'a std::path::Path>,
+    ) {
         for d in &inv.role.dependencies {
             role(d, out, seen);
         }
@@ -120,10 +124,10 @@ pub fn validate(pb: &Playbook) -> Vec<Problem> {
                         Some(f) => {
                             if let Err(e) = check_param_names(f.info(), args) {
                                 problems.push(problem(e.to_string()));
-                            } else if !has_template(&Value::Object(args.clone())) {
-                                if let Err(e) = f.prepare(args) {
-                                    problems.push(problem(e.to_string()));
-                                }
+                            } else if !has_template(&Value::Object(args.clone()))
+                                && let Err(e) = f.prepare(args)
+                            {
+                                problems.push(problem(e.to_string()));
                             }
                         }
                     }
@@ -133,7 +137,10 @@ pub fn validate(pb: &Playbook) -> Vec<Problem> {
                 if n.contains("{{") || dynamic_roles {
                     continue;
                 }
-                if !handler_names.iter().any(|h| crate::play::handler_matches(h, n)) {
+                if !handler_names
+                    .iter()
+                    .any(|h| crate::play::handler_matches(h, n))
+                {
                     problems.push(problem(format!("notify: no handler named '{n}'")));
                 }
             }

@@ -39,7 +39,11 @@ fn options() -> serde_saphyr::Options {
 /// Parses YAML text into a JSON value. `file` names the source in errors.
 /// An empty document is `null`.
 pub fn parse(text: &str, file: &str) -> Result<Value, YamlError> {
-    if text.trim().is_empty() || text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || l.trim() == "---") {
+    if text.trim().is_empty()
+        || text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || l.trim() == "---")
+    {
         return Ok(Value::Null);
     }
     serde_saphyr::from_str_with_options::<Value>(text, options()).map_err(|e| {
@@ -64,10 +68,12 @@ fn first_line(s: &str) -> String {
         let mut words = rest.splitn(4, ' ');
         if let (Some(_), Some("column"), Some(col), Some(msg)) =
             (words.next(), words.next(), words.next(), words.next())
+            && col
+                .trim_end_matches(':')
+                .bytes()
+                .all(|b| b.is_ascii_digit())
         {
-            if col.trim_end_matches(':').bytes().all(|b| b.is_ascii_digit()) {
-                return msg.to_string();
-            }
+            return msg.to_string();
         }
     }
     line.to_string()

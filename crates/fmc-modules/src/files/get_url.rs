@@ -172,6 +172,12 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// Whether `hex` is a hex digest of `algo`'s length.
+fn is_digest(algo: &str, hex: &str) -> bool {
+    ALGOS.iter().any(|(a, len)| *a == algo && hex.len() == *len)
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 fn parse_checksum(s: &str) -> Result<Checksum, ParamError> {
     let (algo, val) = s.split_once(':').ok_or_else(|| {
         invalid(
@@ -197,7 +203,7 @@ fn parse_checksum(s: &str) -> Result<Checksum, ParamError> {
         });
     }
     let hex = val.to_ascii_lowercase();
-    if hex.len() != len || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !is_digest(name, &hex) {
         return Err(invalid(
             "checksum",
             format!("is not a {name} checksum ({len} hex digits)"),
@@ -474,7 +480,14 @@ impl PreparedModule for GetUrl {
                     .map_err(|_| ModuleError::Probe("bad sumfile line".into()))?;
                     let name = url_filename(&self.url);
                     match checksum_from_file(&String::from_utf8_lossy(&raw), &name) {
-                        Some(h) => Some(h),
+                        Some(h) if is_digest(self.algo(), &h) => Some(h),
+                        Some(_) => {
+                            return Ok(Plan::fail(format!(
+                                "the checksum for '{name}' in {} is not a {} checksum",
+                                redact_url(u),
+                                self.algo()
+                            )));
+                        }
                         None => {
                             return Ok(Plan::fail(format!(
                                 "unable to find a checksum for file '{name}' in {}",
@@ -543,6 +556,7 @@ impl PreparedModule for GetUrl {
                  if [ \"$h\" != {w} ]; then printf 'checksum mismatch for %s: expected %s, got %s\\n' {} {w} \"$h\" >&2; exit 1; fi\n",
                 c.algo,
                 quote(&url),
+                w = quote(w),
             ));
         } else if exists {
             producer.push_str(&format!(
@@ -590,6 +604,10 @@ impl PreparedModule for GetUrl {
 }
 
 impl GetUrl {
+    fn algo(&self) -> &'static str {
+        self.checksum.as_ref().map_or("sha256", |c| c.algo)
+    }
+
     fn result_fields(&self, r: &mut fmc_core::Map, want: Option<&str>) {
         r.insert("dest".into(), self.dest.as_str().into());
         r.insert("url".into(), redact_url(&self.url).into());

@@ -226,11 +226,12 @@ impl PreparedModule for PackageFacts {
                 Some((body, last)) => (body, last),
                 None => ("", text.trim_end()),
             };
-            if rc.strip_prefix("fmc-rc ").map(str::trim) != Some("0") {
+            let rc = rc.strip_prefix("fmc-rc ").map(str::trim);
+            if rc != Some("0") {
                 return Err(ModuleError::Failed(format!(
-                    "listing {} packages failed ({})",
+                    "listing {} packages failed (rc={})",
                     m.name(),
-                    rc.trim()
+                    rc.unwrap_or("?")
                 )));
             }
             match m {

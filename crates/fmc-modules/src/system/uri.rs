@@ -103,7 +103,7 @@ struct Params {
     validate_certs: bool,
     #[serde(default, alias = "user", deserialize_with = "lenient::opt_string")]
     url_username: Option<String>,
-    #[serde(default, alias = "password", deserialize_with = "lenient::opt_string")]
+    #[serde(default, alias = "password", deserialize_with = "secret_string")]
     url_password: Option<String>,
     #[serde(default, deserialize_with = "lenient::bool")]
     force_basic_auth: bool,
@@ -131,12 +131,24 @@ struct Params {
     src: Option<Value>,
 }
 
+/// Like `lenient::opt_string`, but a bad value is never echoed in the error.
+fn secret_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    match Value::deserialize(d)? {
+        Value::Null => Ok(None),
+        v => lenient::to_string(&v)
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom("url_password must be a string")),
+    }
+}
+
 struct Uri {
     url: String,
     /// The curl configuration fed on stdin (holds the credentials: never shown).
     config: Secret<String>,
     status_code: Vec<i64>,
     return_content: bool,
+    /// HEAD responses have no body (curl writes the headers in its place).
+    head: bool,
     timeout: u64,
     creates: Option<String>,
     removes: Option<String>,
@@ -366,7 +378,7 @@ fn prepare(info: &ModuleInfo, args: &Map) -> Result<Box<dyn PreparedModule>, Par
         }
         (None, None) => {}
     }
-    // Credentials go out with the first request either way (see module docs).
+    // `force_basic_auth` is accepted: curl sends credentials up front anyway.
     let _ = p.force_basic_auth;
     cfg.push_str(&format!("max-time = {timeout}\n"));
     if !p.validate_certs {
@@ -397,6 +409,7 @@ fn prepare(info: &ModuleInfo, args: &Map) -> Result<Box<dyn PreparedModule>, Par
         config: Secret::new(cfg),
         status_code,
         return_content: p.return_content,
+        head: method == "HEAD",
         timeout: timeout as u64,
         creates: p.creates,
         removes: p.removes,
@@ -612,7 +625,11 @@ impl PreparedModule for Uri {
         );
         result.insert("redirected".into(), (redirects > 0).into());
         result.insert("elapsed".into(), (elapsed as i64).into());
-        let content = String::from_utf8_lossy(&resp.body).into_owned();
+        let content = if self.head {
+            String::new()
+        } else {
+            String::from_utf8_lossy(&resp.body).into_owned()
+        };
         let mime = content_type
             .split(';')
             .next()
