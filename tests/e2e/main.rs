@@ -28,7 +28,8 @@ impl Run {
     }
     fn recap(&self) -> Value {
         let last = self.stdout.lines().last().unwrap_or_default();
-        let v: Value = serde_json::from_str(last).unwrap_or_else(|e| panic!("last line {last:?}: {e}\n{}", self.stderr));
+        let v: Value = serde_json::from_str(last)
+            .unwrap_or_else(|e| panic!("last line {last:?}: {e}\n{}", self.stderr));
         assert_eq!(v["event"], "recap", "last line must be the recap: {last}");
         v["hosts"].clone()
     }
@@ -41,13 +42,18 @@ impl Run {
     fn results_for(&self, task_suffix: &str) -> Vec<Value> {
         self.events()
             .into_iter()
-            .filter(|e| e["event"] == "host_result" && e["task"].as_str().is_some_and(|t| t.ends_with(task_suffix)))
+            .filter(|e| {
+                e["event"] == "host_result"
+                    && e["task"].as_str().is_some_and(|t| t.ends_with(task_suffix))
+            })
             .collect()
     }
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures")
+        .join(name)
 }
 
 fn fmc(fleet: &Fleet, args: &[&str]) -> Run {
@@ -85,7 +91,11 @@ fn converges_then_second_run_changes_nothing() {
     let inv = fleet.inventory("");
     let inv = inv.to_str().expect("utf8");
     let first = fmc(&fleet, &["-i", inv, &site(), "--output", "json"]);
-    assert_eq!(first.code, 0, "stdout:\n{}\nstderr:\n{}", first.stdout, first.stderr);
+    assert_eq!(
+        first.code, 0,
+        "stdout:\n{}\nstderr:\n{}",
+        first.stdout, first.stderr
+    );
     for h in &fleet.hosts {
         let r = &first.recap()[&h.name];
         // dir, template, copy, lineinfile, command, handler, os.txt
@@ -94,21 +104,34 @@ fn converges_then_second_run_changes_nothing() {
         let conf = read(&h.root.join("etc/app/app.conf"));
         assert_eq!(
             conf,
-            format!("# managed by fmc\nport = 8080\nuser = alice\nuser = bob\nhost = {}\n", h.name)
+            format!(
+                "# managed by fmc\nport = 8080\nuser = alice\nuser = bob\nhost = {}\n",
+                h.name
+            )
         );
         assert_eq!(read(&h.root.join("etc/app/extra.conf")), "listen=8080\n");
-        assert_eq!(read(&h.root.join("etc/app/motd")), "welcome to the fmc test host\n");
+        assert_eq!(
+            read(&h.root.join("etc/app/motd")),
+            "welcome to the fmc test host\n"
+        );
         // Two tasks notified the handler: it ran once.
         assert_eq!(read(&h.root.join("restarts.log")), "restarted\n");
         assert!(h.root.join("initialized").exists());
         let mode = std::os::unix::fs::PermissionsExt::mode(
-            &std::fs::metadata(h.root.join("etc/app/app.conf")).expect("stat").permissions(),
+            &std::fs::metadata(h.root.join("etc/app/app.conf"))
+                .expect("stat")
+                .permissions(),
         );
         assert_eq!(mode & 0o7777, 0o640);
     }
     let second = fmc(&fleet, &["-i", inv, &site(), "--output", "json"]);
     assert_eq!(second.code, 0, "{}", second.stderr);
-    assert_eq!(second.total("changed"), 0, "second run changed something:\n{}", second.stdout);
+    assert_eq!(
+        second.total("changed"),
+        0,
+        "second run changed something:\n{}",
+        second.stdout
+    );
     assert_eq!(second.total("failed"), 0);
     for h in &fleet.hosts {
         assert_eq!(read(&h.root.join("restarts.log")), "restarted\n");
@@ -123,7 +146,10 @@ fn check_reports_exactly_the_drift_and_changes_nothing() {
     let fleet = Fleet::start(3);
     let inv = fleet.inventory("");
     let inv = inv.to_str().expect("utf8");
-    assert_eq!(fmc(&fleet, &["-i", inv, &site(), "--output", "json"]).code, 0);
+    assert_eq!(
+        fmc(&fleet, &["-i", inv, &site(), "--output", "json"]).code,
+        0
+    );
     let drifted = fleet.hosts[1].root.join("etc/app/app.conf");
     let bad = read(&drifted).replace("port = 8080", "port = 9999");
     std::fs::write(&drifted, &bad).expect("drift");
@@ -159,22 +185,44 @@ fn tags_and_limit_select_tasks_and_hosts() {
     let fleet = Fleet::start(2);
     let inv = fleet.inventory("");
     let inv = inv.to_str().expect("utf8");
-    let r = fmc(&fleet, &["-i", inv, &site(), "--tags", "listen", "--limit", "h1", "--output", "json"]);
+    let r = fmc(
+        &fleet,
+        &[
+            "-i",
+            inv,
+            &site(),
+            "--tags",
+            "listen",
+            "--limit",
+            "h1",
+            "--output",
+            "json",
+        ],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let h1 = &fleet.hosts[0].root;
     let h2 = &fleet.hosts[1].root;
     assert_eq!(read(&h1.join("etc/app/extra.conf")), "listen=8080\n");
-    assert!(!h1.join("etc/app/app.conf").exists(), "an untagged task ran");
+    assert!(
+        !h1.join("etc/app/app.conf").exists(),
+        "an untagged task ran"
+    );
     assert!(!h2.join("etc").exists(), "--limit was ignored");
     // The `always` directory task and the `listen` task ran.
     assert_eq!(r.recap()["h1"]["changed"], 2, "{}", r.stdout);
     assert!(r.recap().get("h2").is_none());
 
     // The role name is an implicit tag on all its tasks.
-    let r = fmc(&fleet, &["-i", inv, &site(), "--tags", "app", "--output", "json"]);
+    let r = fmc(
+        &fleet,
+        &["-i", inv, &site(), "--tags", "app", "--output", "json"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(h2.join("etc/app/app.conf").exists());
-    assert!(!h2.join("etc/os.txt").exists(), "a task outside the role ran");
+    assert!(
+        !h2.join("etc/os.txt").exists(),
+        "a task outside the role ran"
+    );
 }
 
 #[test]
@@ -190,15 +238,33 @@ fn serial_runs_batches_one_after_another() {
         "- hosts: web\n  gather_facts: false\n  serial: 1\n  tasks:\n    - name: one\n      file: {path: \"{{ root }}/a\", state: touch}\n    - name: two\n      file: {path: \"{{ root }}/b\", state: touch}\n",
     )
     .expect("write");
-    let r = fmc(&fleet, &["-i", inv.to_str().expect("utf8"), pb.to_str().expect("utf8"), "--output", "json"]);
+    let r = fmc(
+        &fleet,
+        &[
+            "-i",
+            inv.to_str().expect("utf8"),
+            pb.to_str().expect("utf8"),
+            "--output",
+            "json",
+        ],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let order: Vec<String> = r
         .events()
         .iter()
         .filter(|e| e["event"] == "host_result")
-        .map(|e| format!("{}:{}", e["host"].as_str().unwrap_or(""), e["task"].as_str().unwrap_or("")))
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e["host"].as_str().unwrap_or(""),
+                e["task"].as_str().unwrap_or("")
+            )
+        })
         .collect();
-    assert_eq!(order, ["h1:one", "h1:two", "h2:one", "h2:two", "h3:one", "h3:two"]);
+    assert_eq!(
+        order,
+        ["h1:one", "h1:two", "h2:one", "h2:two", "h3:one", "h3:two"]
+    );
 }
 
 #[test]
@@ -209,7 +275,16 @@ fn unreachable_host_stops_only_itself() {
     let mut fleet = Fleet::start(3);
     let inv = fleet.inventory("");
     fleet.hosts[1].stop();
-    let r = fmc(&fleet, &["-i", inv.to_str().expect("utf8"), &site(), "--output", "json"]);
+    let r = fmc(
+        &fleet,
+        &[
+            "-i",
+            inv.to_str().expect("utf8"),
+            &site(),
+            "--output",
+            "json",
+        ],
+    );
     assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
     let recap = r.recap();
     assert_eq!(recap["h2"]["unreachable"], 1, "{recap}");
@@ -233,7 +308,16 @@ fn host_key_mismatch_is_refused() {
         fleet.hosts[0].port, fleet.hosts[1].host_key, fleet.hosts[1].port, fleet.hosts[1].host_key
     );
     std::fs::write(&fleet.known_hosts, kh).expect("known_hosts");
-    let r = fmc(&fleet, &["-i", inv.to_str().expect("utf8"), &site(), "--output", "json"]);
+    let r = fmc(
+        &fleet,
+        &[
+            "-i",
+            inv.to_str().expect("utf8"),
+            &site(),
+            "--output",
+            "json",
+        ],
+    );
     assert_eq!(r.code, 3, "{}\n{}", r.stdout, r.stderr);
     assert_eq!(r.recap()["h1"]["unreachable"], 1);
     assert!(!fleet.hosts[0].root.join("etc").exists(), "h1 was touched");
@@ -264,10 +348,21 @@ fn bad_input_exits_4_before_touching_hosts() {
     let r = fmc(&fleet, &["-i", inv, pb.to_str().expect("utf8")]);
     assert_eq!(r.code, 4, "{}\n{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("bad.yml:6"), "{}", r.stderr);
-    assert!(r.stderr.contains("lineinfile"), "no did-you-mean: {}", r.stderr);
-    assert!(!fleet.hosts[0].root.join("x").exists(), "a host was touched");
+    assert!(
+        r.stderr.contains("lineinfile"),
+        "no did-you-mean: {}",
+        r.stderr
+    );
+    assert!(
+        !fleet.hosts[0].root.join("x").exists(),
+        "a host was touched"
+    );
 
-    std::fs::write(&pb, "- hosts: web\n  tasks:\n    - name: x\n       file: {}\n").expect("write");
+    std::fs::write(
+        &pb,
+        "- hosts: web\n  tasks:\n    - name: x\n       file: {}\n",
+    )
+    .expect("write");
     let r = fmc(&fleet, &["-i", inv, pb.to_str().expect("utf8")]);
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(r.stderr.contains("bad.yml:4"), "{}", r.stderr);
@@ -277,7 +372,10 @@ fn bad_input_exits_4_before_touching_hosts() {
         "- hosts: web\n  gather_facts: false\n  tasks:\n    - name: uses an undefined variable\n      copy: {dest: \"{{ root }}/y\", content: \"{{ nope_not_defined }}\"}\n",
     )
     .expect("write");
-    let r = fmc(&fleet, &["-i", inv, pb.to_str().expect("utf8"), "--output", "json"]);
+    let r = fmc(
+        &fleet,
+        &["-i", inv, pb.to_str().expect("utf8"), "--output", "json"],
+    );
     assert_eq!(r.code, 2, "{}", r.stderr);
     let failed = r.results_for("uses an undefined variable");
     let msg = failed[0]["msg"].as_str().unwrap_or_default();
@@ -294,11 +392,103 @@ fn json_recap_line_is_exact() {
     let fleet = Fleet::start(1);
     let inv = fleet.inventory("");
     let pb = fleet.path().join("one.yml");
-    std::fs::write(&pb, "- hosts: web\n  gather_facts: false\n  tasks:\n    - command: \"true\"\n").expect("write");
-    let r = fmc(&fleet, &["-i", inv.to_str().expect("utf8"), pb.to_str().expect("utf8"), "--output", "json"]);
+    std::fs::write(
+        &pb,
+        "- hosts: web\n  gather_facts: false\n  tasks:\n    - command: \"true\"\n",
+    )
+    .expect("write");
+    let r = fmc(
+        &fleet,
+        &[
+            "-i",
+            inv.to_str().expect("utf8"),
+            pb.to_str().expect("utf8"),
+            "--output",
+            "json",
+        ],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
         r.stdout.lines().last().unwrap_or_default(),
         r#"{"event":"recap","hosts":{"h1":{"ok":1,"changed":1,"failed":0,"skipped":0,"unreachable":0}}}"#
     );
+}
+
+#[test]
+fn runner_features_on_real_hosts() {
+    if !sshd::can_run() {
+        return;
+    }
+    let fleet = Fleet::start(2);
+    let controller = fleet.path().join("controller");
+    std::fs::create_dir_all(&controller).expect("mkdir");
+    let inv = fleet.inventory(&format!("controller_dir: {}", controller.display()));
+    let inv = inv.to_str().expect("utf8");
+    let pb = fixture("features/features.yml").display().to_string();
+    let r = fmc(&fleet, &["-i", inv, &pb, "-e", "from_cli=cli-value", "--output", "json"]);
+    assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
+    for h in &fleet.hosts {
+        let root = &h.root;
+        assert_eq!(read(&root.join("item-a")), "a\n");
+        assert!(!root.join("item-b").exists(), "per-item when ignored");
+        assert_eq!(read(&root.join("item-c")), "c\n");
+        assert!(root.join("rescued").exists() && root.join("always").exists());
+        assert!(!root.join("unreachable-marker").exists());
+        assert_eq!(read(&root.join("sentence")), "HELLO WORLD cli-value\n");
+        assert!(root.join("included").exists());
+        assert_eq!(read(&root.join("uid")), "0\n", "become did not run as root");
+        assert_eq!(read(&root.join("env")), "from-environment\n");
+        assert_eq!(read(&root.join("tries")), "3\n");
+        assert_eq!(read(&root.join("token")), "s3cr3t-t0ken-value\n");
+    }
+    // run_once: only the first host ran the delegated task.
+    assert!(controller.join("delegated-h1").exists());
+    assert!(!controller.join("delegated-h2").exists());
+    // A rescued failure does not count as failed; the ignored one is reported as such.
+    assert_eq!(r.total("failed"), 0, "{}", r.stdout);
+    let boom = r.results_for("failed_when turns success into failure (ignored)");
+    assert!(boom.iter().all(|e| e["status"] == "failed" && e["ignored"] == true), "{boom:?}");
+    // no_log and secrets never reach the event stream.
+    assert!(!r.stdout.contains("s3cr3t-t0ken-value"), "secret leaked");
+    let retries = r.events().into_iter().filter(|e| e["event"] == "retry").count();
+    assert_eq!(retries, 4, "two retries per host");
+    let dbg = r.results_for("debug shows a message");
+    assert_eq!(dbg[0]["result"]["msg"].as_str().map(|s| s.starts_with("hello from h")), Some(true));
+
+    // Tags pass through include_tasks like imports.
+    let r = fmc(&fleet, &["-i", inv, &pb, "--tags", "inc", "--output", "json", "--limit", "h1"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ran: Vec<String> = r
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "host_result")
+        .filter_map(|e| e["task"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(ran, ["included task"], "{ran:?}");
+}
+
+#[test]
+fn list_modes_and_syntax_check_touch_nothing() {
+    if !sshd::can_run() {
+        return;
+    }
+    let fleet = Fleet::start(2);
+    let inv = fleet.inventory("");
+    let inv = inv.to_str().expect("utf8");
+    let r = fmc(&fleet, &["-i", inv, &site(), "--list-hosts", "--limit", "h2"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("hosts (1):\n      h2"), "{}", r.stdout);
+    let r = fmc(&fleet, &["-i", inv, &site(), "--list-tasks", "--tags", "listen"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("app : listen line\tTAGS: [always, app, listen]") || r.stdout.contains("app : listen line"), "{}", r.stdout);
+    assert!(!r.stdout.contains("app : main config"), "{}", r.stdout);
+    let r = fmc(&fleet, &["-i", inv, &site(), "--list-tags"]);
+    assert!(r.stdout.contains("TASK TAGS: [always, app, facts, listen]"), "{}", r.stdout);
+    let r = fmc(&fleet, &["-i", inv, &site(), "--syntax-check"]);
+    assert_eq!(r.code, 0);
+    for h in &fleet.hosts {
+        assert!(!h.root.join("etc").exists());
+    }
+    // Bad flags are bad input too.
+    assert_eq!(fmc(&fleet, &["-i", inv, &site(), "--forks", "many"]).code, 4);
 }

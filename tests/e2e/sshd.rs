@@ -47,7 +47,11 @@ pub fn ensure_user() {
         u = USER
     );
     let out = sh(&script);
-    assert!(out.status.success(), "creating {USER}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "creating {USER}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn free_port() -> u16 {
@@ -73,7 +77,10 @@ impl Sshd {
         let hdir = dir.join(format!("sshd-{name}"));
         std::fs::create_dir_all(&hdir).expect("mkdir");
         let key = hdir.join("host_ed25519");
-        let out = sh(&format!("ssh-keygen -q -t ed25519 -N '' -f {} -C ''", key.display()));
+        let out = sh(&format!(
+            "ssh-keygen -q -t ed25519 -N '' -f {} -C ''",
+            key.display()
+        ));
         assert!(out.status.success(), "ssh-keygen");
         let host_key = std::fs::read_to_string(key.with_extension("pub"))
             .expect("host pub")
@@ -128,10 +135,10 @@ impl Sshd {
                 if TcpStream::connect(("127.0.0.1", port)).is_ok() {
                     return;
                 }
-                if let Some(c) = &mut self.child {
-                    if let Ok(Some(_)) = c.try_wait() {
-                        break; // port taken: retry with another
-                    }
+                if let Some(c) = &mut self.child
+                    && let Ok(Some(_)) = c.try_wait()
+                {
+                    break; // port taken: retry with another
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -166,11 +173,17 @@ pub struct Fleet {
 impl Fleet {
     pub fn start(n: usize) -> Fleet {
         ensure_user();
-        let dir = tempfile::Builder::new().prefix("fmc-e2e-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("fmc-e2e-")
+            .tempdir()
+            .expect("tempdir");
         // The login user must traverse into its host trees.
         sh(&format!("chmod 0755 {}", dir.path().display()));
         let key = dir.path().join("id_ed25519");
-        let out = sh(&format!("ssh-keygen -q -t ed25519 -N '' -f {} -C fmc-e2e", key.display()));
+        let out = sh(&format!(
+            "ssh-keygen -q -t ed25519 -N '' -f {} -C fmc-e2e",
+            key.display()
+        ));
         assert!(out.status.success(), "client ssh-keygen");
         let authorized = dir.path().join("authorized_keys");
         std::fs::copy(key.with_extension("pub"), &authorized).expect("authorized_keys");

@@ -188,11 +188,13 @@ pub(crate) fn is_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
 }
 
-/// If `s` is exactly one `{{ expression }}` (whitespace around allowed), the expression.
+/// If `s` is exactly one `{{ expression }}` with nothing around it, the expression.
+/// Surrounding text, even whitespace such as a trailing newline, makes the result a
+/// string (`"{{ item }}\n"` renders `"a\n"`), as in Ansible.
 /// Strings like `{{ a }} {{ b }}` also pass this cheap check; they fail to compile as a
 /// single expression and are then rendered as text.
 fn single_expression(s: &str) -> Option<&str> {
-    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    let inner = s.strip_prefix("{{")?.strip_suffix("}}")?;
     let inner = inner.strip_prefix('-').unwrap_or(inner);
     let inner = inner.strip_suffix('-').unwrap_or(inner);
     (!inner.trim().is_empty()).then_some(inner)

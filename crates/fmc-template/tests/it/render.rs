@@ -19,6 +19,7 @@ fn native_types_for_single_expressions() {
                 "list": "{{ l }}",
                 "num": "{{ n }}",
                 "spaced": "  {{ n + 1 }}  ",
+                "newline": "{{ n }}\n",
                 "text": "a {{ n }}",
                 "string_stays": "{{ s }}",
                 "bool": "{{ b }}",
@@ -33,7 +34,7 @@ fn native_types_for_single_expressions() {
     assert_eq!(
         out,
         json!({
-            "list": [1, 2], "num": 5, "spaced": 6, "text": "a 5", "string_stays": "[1, 2]",
+            "list": [1, 2], "num": 5, "spaced": "  6  ", "newline": "5\n", "text": "a 5", "string_stays": "[1, 2]",
             "bool": true, "dict": {"k": 5}, "nested": [5, {"x": 2}], "ws": 5, "two": "55",
         })
     );
