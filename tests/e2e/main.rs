@@ -425,7 +425,18 @@ fn runner_features_on_real_hosts() {
     let inv = fleet.inventory(&format!("controller_dir: {}", controller.display()));
     let inv = inv.to_str().expect("utf8");
     let pb = fixture("features/features.yml").display().to_string();
-    let r = fmc(&fleet, &["-i", inv, &pb, "-e", "from_cli=cli-value", "--output", "json"]);
+    let r = fmc(
+        &fleet,
+        &[
+            "-i",
+            inv,
+            &pb,
+            "-e",
+            "from_cli=cli-value",
+            "--output",
+            "json",
+        ],
+    );
     assert_eq!(r.code, 0, "stdout:\n{}\nstderr:\n{}", r.stdout, r.stderr);
     for h in &fleet.hosts {
         let root = &h.root;
@@ -447,16 +458,34 @@ fn runner_features_on_real_hosts() {
     // A rescued failure does not count as failed; the ignored one is reported as such.
     assert_eq!(r.total("failed"), 0, "{}", r.stdout);
     let boom = r.results_for("failed_when turns success into failure (ignored)");
-    assert!(boom.iter().all(|e| e["status"] == "failed" && e["ignored"] == true), "{boom:?}");
+    assert!(
+        boom.iter()
+            .all(|e| e["status"] == "failed" && e["ignored"] == true),
+        "{boom:?}"
+    );
     // no_log and secrets never reach the event stream.
     assert!(!r.stdout.contains("s3cr3t-t0ken-value"), "secret leaked");
-    let retries = r.events().into_iter().filter(|e| e["event"] == "retry").count();
+    let retries = r
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "retry")
+        .count();
     assert_eq!(retries, 4, "two retries per host");
     let dbg = r.results_for("debug shows a message");
-    assert_eq!(dbg[0]["result"]["msg"].as_str().map(|s| s.starts_with("hello from h")), Some(true));
+    assert_eq!(
+        dbg[0]["result"]["msg"]
+            .as_str()
+            .map(|s| s.starts_with("hello from h")),
+        Some(true)
+    );
 
     // Tags pass through include_tasks like imports.
-    let r = fmc(&fleet, &["-i", inv, &pb, "--tags", "inc", "--output", "json", "--limit", "h1"]);
+    let r = fmc(
+        &fleet,
+        &[
+            "-i", inv, &pb, "--tags", "inc", "--output", "json", "--limit", "h1",
+        ],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     let ran: Vec<String> = r
         .events()
@@ -475,20 +504,39 @@ fn list_modes_and_syntax_check_touch_nothing() {
     let fleet = Fleet::start(2);
     let inv = fleet.inventory("");
     let inv = inv.to_str().expect("utf8");
-    let r = fmc(&fleet, &["-i", inv, &site(), "--list-hosts", "--limit", "h2"]);
+    let r = fmc(
+        &fleet,
+        &["-i", inv, &site(), "--list-hosts", "--limit", "h2"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("hosts (1):\n      h2"), "{}", r.stdout);
-    let r = fmc(&fleet, &["-i", inv, &site(), "--list-tasks", "--tags", "listen"]);
+    let r = fmc(
+        &fleet,
+        &["-i", inv, &site(), "--list-tasks", "--tags", "listen"],
+    );
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains("app : listen line\tTAGS: [always, app, listen]") || r.stdout.contains("app : listen line"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("app : listen line\tTAGS: [always, app, listen]")
+            || r.stdout.contains("app : listen line"),
+        "{}",
+        r.stdout
+    );
     assert!(!r.stdout.contains("app : main config"), "{}", r.stdout);
     let r = fmc(&fleet, &["-i", inv, &site(), "--list-tags"]);
-    assert!(r.stdout.contains("TASK TAGS: [always, app, facts, listen]"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("TASK TAGS: [always, app, facts, listen]"),
+        "{}",
+        r.stdout
+    );
     let r = fmc(&fleet, &["-i", inv, &site(), "--syntax-check"]);
     assert_eq!(r.code, 0);
     for h in &fleet.hosts {
         assert!(!h.root.join("etc").exists());
     }
     // Bad flags are bad input too.
-    assert_eq!(fmc(&fleet, &["-i", inv, &site(), "--forks", "many"]).code, 4);
+    assert_eq!(
+        fmc(&fleet, &["-i", inv, &site(), "--forks", "many"]).code,
+        4
+    );
 }

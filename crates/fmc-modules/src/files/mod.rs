@@ -22,8 +22,8 @@ pub mod lineinfile;
 pub mod replace;
 pub mod slurp;
 pub mod stat;
-pub mod template;
 pub mod tempfile;
+pub mod template;
 pub mod unarchive;
 
 /// All modules of this group.
