@@ -540,3 +540,105 @@ fn list_modes_and_syntax_check_touch_nothing() {
         4
     );
 }
+
+fn write_playbook(fleet: &Fleet, name: &str, text: &str) -> String {
+    let p = fleet.path().join(name);
+    std::fs::write(&p, text).expect("write playbook");
+    p.display().to_string()
+}
+
+#[test]
+fn failure_policies() {
+    if !sshd::can_run() {
+        return;
+    }
+    let mut fleet = Fleet::start(3);
+    let inv = fleet.inventory("");
+    let inv = inv.to_str().expect("utf8");
+
+    // any_errors_fatal: h2 fails the first task, nobody runs the second.
+    let pb = write_playbook(
+        &fleet,
+        "fatal.yml",
+        "- hosts: web\n  gather_facts: false\n  any_errors_fatal: true\n  tasks:\n    - name: fail on h2\n      command: \"false\"\n      when: inventory_hostname == 'h2'\n    - name: second\n      file: {path: \"{{ root }}/second\", state: touch}\n",
+    );
+    let r = fmc(&fleet, &["-i", inv, &pb, "--output", "json"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        fleet.hosts.iter().all(|h| !h.root.join("second").exists()),
+        "the play went on"
+    );
+
+    // max_fail_percentage 30: one of three failing (33%) stops the play.
+    let pb = write_playbook(
+        &fleet,
+        "pct.yml",
+        "- hosts: web\n  gather_facts: false\n  max_fail_percentage: 30\n  tasks:\n    - name: fail on h3\n      command: \"false\"\n      when: inventory_hostname == 'h3'\n    - name: after\n      file: {path: \"{{ root }}/after\", state: touch}\n",
+    );
+    let r = fmc(&fleet, &["-i", inv, &pb, "--output", "json"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        !fleet.hosts[0].root.join("after").exists(),
+        "max_fail_percentage ignored"
+    );
+
+    // Without a policy only the failing host stops.
+    let pb = write_playbook(
+        &fleet,
+        "plain.yml",
+        "- hosts: web\n  gather_facts: false\n  tasks:\n    - name: fail on h3\n      command: \"false\"\n      when: inventory_hostname == 'h3'\n    - name: after\n      file: {path: \"{{ root }}/plain\", state: touch}\n",
+    );
+    let r = fmc(&fleet, &["-i", inv, &pb, "--output", "json"]);
+    assert_eq!(r.code, 2);
+    assert!(
+        fleet.hosts[0].root.join("plain").exists() && !fleet.hosts[2].root.join("plain").exists()
+    );
+
+    // --start-at-task skips what comes before.
+    let r = fmc(
+        &fleet,
+        &[
+            "-i",
+            inv,
+            &pb,
+            "--start-at-task",
+            "after",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(fleet.hosts[2].root.join("plain").exists());
+
+    // ignore_unreachable: the play goes on for the others and exits 0.
+    fleet.hosts[1].stop();
+    let pb = write_playbook(
+        &fleet,
+        "unreach.yml",
+        "- hosts: web\n  gather_facts: false\n  tasks:\n    - name: touch\n      file: {path: \"{{ root }}/u\", state: touch}\n      ignore_unreachable: true\n",
+    );
+    let r = fmc(&fleet, &["-i", inv, &pb, "--output", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(r.recap()["h2"]["skipped"], 1);
+    assert!(fleet.hosts[0].root.join("u").exists());
+}
+
+#[test]
+fn flush_handlers_runs_notified_handlers_mid_play() {
+    if !sshd::can_run() {
+        return;
+    }
+    let fleet = Fleet::start(1);
+    let inv = fleet.inventory("");
+    let pb = write_playbook(
+        &fleet,
+        "flush.yml",
+        "- hosts: web\n  gather_facts: false\n  tasks:\n    - name: change\n      copy: {dest: \"{{ root }}/f\", content: x}\n      notify: log\n    - meta: flush_handlers\n    - name: after flush\n      shell: echo task >> {{ root }}/log\n  handlers:\n    - name: log handler\n      listen: log\n      shell: echo handler >> {{ root }}/log\n",
+    );
+    let r = fmc(
+        &fleet,
+        &["-i", inv.to_str().expect("utf8"), &pb, "--output", "json"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(read(&fleet.hosts[0].root.join("log")), "handler\ntask\n");
+}

@@ -216,17 +216,7 @@ impl Run<'_> {
         no_log: bool,
     ) {
         self.emit_result(host, task, item, r, start, ignored, no_log, None);
-        host.bump(|c| match r.status {
-            HostStatus::Ok => c.ok += 1,
-            HostStatus::Changed => {
-                c.ok += 1;
-                c.changed += 1
-            }
-            HostStatus::Failed if ignored => c.ok += 1,
-            HostStatus::Failed => c.failed += 1,
-            HostStatus::Skipped => c.skipped += 1,
-            HostStatus::Unreachable => c.unreachable += 1,
-        });
+        host.bump(|c| count(c, r.status, ignored));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -300,6 +290,7 @@ impl Run<'_> {
                 Err(_) => false,
             },
         };
+        let ignore_unreachable = task.keywords.ignore_unreachable.unwrap_or(false);
         let delegate = match &task.keywords.delegate_to {
             None => None,
             Some(d) => match self.templar.render_str(d, &vars) {
@@ -344,7 +335,7 @@ impl Run<'_> {
             let r = self
                 .run_attempts(task, &vars, host, delegate.as_deref())
                 .await;
-            let ignored = ignore_errors && r.status == HostStatus::Failed;
+            let ignored = ignorable(&r, ignore_errors, ignore_unreachable);
             self.finish_host(host, &title, None, &r, start, ignored, no_log);
             let reg = self.register(task, host, &r, None);
             let mut o = outcome(&r, ignored, reg);
@@ -396,7 +387,7 @@ impl Run<'_> {
                 Some(label),
                 &r,
                 item_start,
-                ignore_errors && r.status == HostStatus::Failed,
+                ignorable(&r, ignore_errors, ignore_unreachable),
                 no_log,
                 delegate.clone(),
             );
@@ -440,18 +431,8 @@ impl Run<'_> {
                 show: false,
             }
         };
-        let ignored = ignore_errors && agg.status == HostStatus::Failed;
-        host.bump(|c| match agg.status {
-            HostStatus::Ok => c.ok += 1,
-            HostStatus::Changed => {
-                c.ok += 1;
-                c.changed += 1
-            }
-            HostStatus::Failed if ignored => c.ok += 1,
-            HostStatus::Failed => c.failed += 1,
-            HostStatus::Skipped => c.skipped += 1,
-            HostStatus::Unreachable => c.unreachable += 1,
-        });
+        let ignored = ignorable(&agg, ignore_errors, ignore_unreachable);
+        host.bump(|c| count(c, agg.status, ignored));
         let reg = self.register(task, host, &agg, None);
         outcome(&agg, ignored, reg)
     }
@@ -992,6 +973,34 @@ impl Run<'_> {
             changes: if out.changed { plan.changes } else { vec![] },
             show: false,
         }
+    }
+}
+
+/// Adds one task's result to a host's recap. As in Ansible, `ok` counts every task
+/// that succeeded (changed or not); an ignored failure counts as ok and an ignored
+/// unreachable host as skipped.
+fn count(c: &mut fmc_core::HostRecap, status: HostStatus, ignored: bool) {
+    match status {
+        HostStatus::Ok => c.ok += 1,
+        HostStatus::Changed => {
+            c.ok += 1;
+            c.changed += 1
+        }
+        HostStatus::Failed if ignored => c.ok += 1,
+        HostStatus::Unreachable if ignored => c.skipped += 1,
+        HostStatus::Failed => c.failed += 1,
+        HostStatus::Skipped => c.skipped += 1,
+        HostStatus::Unreachable => c.unreachable += 1,
+    }
+}
+
+/// Whether a failure (`ignore_errors`) or an unreachable host (`ignore_unreachable`)
+/// is ignored: the host goes on with the next task.
+fn ignorable(r: &ActionResult, ignore_errors: bool, ignore_unreachable: bool) -> bool {
+    match r.status {
+        HostStatus::Failed => ignore_errors,
+        HostStatus::Unreachable => ignore_unreachable,
+        _ => false,
     }
 }
 

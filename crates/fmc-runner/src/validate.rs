@@ -76,9 +76,53 @@ fn has_template(v: &Value) -> bool {
     }
 }
 
+/// Template syntax errors in a task's strings and conditions.
+fn template_problems(templar: &fmc_template::Templar, t: &Task) -> Vec<String> {
+    let mut out = vec![];
+    let conds = [
+        ("when", Some(&t.when)),
+        ("changed_when", t.changed_when.as_ref()),
+        ("failed_when", t.failed_when.as_ref()),
+        ("until", t.until.as_ref()),
+    ];
+    for (what, list) in conds {
+        for c in list.into_iter().flatten() {
+            if let Err(e) = templar.check_cond(c) {
+                out.push(format!("{what} '{c}': template syntax error: {e}"));
+            }
+        }
+    }
+    fn walk(templar: &fmc_template::Templar, what: &str, v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::String(s) => {
+                if let Err(e) = templar.check_syntax(s) {
+                    out.push(format!("{what}: template syntax error: {e}"));
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(templar, what, x, out)),
+            Value::Object(m) => m
+                .iter()
+                .for_each(|(k, x)| walk(templar, &format!("{what}.{k}"), x, out)),
+            _ => {}
+        }
+    }
+    if let Some(n) = &t.name {
+        walk(templar, "name", &Value::String(n.clone()), &mut out);
+    }
+    if let TaskAction::Module { module, args } = &t.action {
+        walk(templar, module, &Value::Object(args.clone()), &mut out);
+    }
+    if let Some(l) = &t.loop_spec {
+        walk(templar, "loop", &l.items, &mut out);
+    }
+    walk(templar, "vars", &Value::Object(t.vars.clone()), &mut out);
+    out
+}
+
 /// Checks every play; an empty result means the playbook may run.
 pub fn validate(pb: &Playbook) -> Vec<Problem> {
     let reg = fmc_modules::registry();
+    let templar = fmc_template::Templar::new();
     let mut problems = vec![];
     for play in &pb.plays {
         let tasks = play_tasks(play);
@@ -97,6 +141,9 @@ pub fn validate(pb: &Playbook) -> Vec<Problem> {
                 task: t.display_name(),
                 msg,
             };
+            for msg in template_problems(&templar, t) {
+                problems.push(problem(msg));
+            }
             if let TaskAction::Module { module, args } = &t.action {
                 let name = canonical(module);
                 if controller::is_controller_action(name) {

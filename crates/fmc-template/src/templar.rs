@@ -120,6 +120,26 @@ impl Templar {
             .map_err(|e| scope.shared.error(&e))
     }
 
+    /// Checks that `s` compiles as a template, without rendering it (up-front
+    /// validation: a syntax error is bad input, found before any host is touched).
+    pub fn check_syntax(&self, s: &str) -> Result<(), TemplateError> {
+        if !context::is_template(s) {
+            return Ok(());
+        }
+        self.env
+            .template_from_named_str(INLINE_NAME, s)
+            .map(|_| ())
+            .map_err(|e| TemplateError::from_engine(&e, |n| vec![n.to_string()]))
+    }
+
+    /// Checks that a conditional compiles as an expression, without evaluating it.
+    pub fn check_cond(&self, expr: &str) -> Result<(), TemplateError> {
+        self.env
+            .compile_expression(unwrap_braces(expr))
+            .map(|_| ())
+            .map_err(|e| TemplateError::from_engine(&e, |n| vec![n.to_string()]))
+    }
+
     /// Renders a template file for the `template` module (trim_blocks on, keep trailing newline,
     /// `{% include %}`/`{% import %}` resolved against the file's directory, then vars' search paths).
     /// Errors name the template file and line.
