@@ -158,8 +158,6 @@ async fn run(cli: Cli) -> Result<u8, InputError> {
         }
     }
 
-    guard_lab_namespace(&inventory)?;
-
     let tags = fmc_runner::TagFilter {
         only: cli
             .tags
@@ -187,6 +185,8 @@ async fn run(cli: Cli) -> Result<u8, InputError> {
         }
         return Ok(EXIT_OK);
     }
+
+    guard_lab_namespace(&inventory)?;
 
     let become_password = if let Some(f) = &cli.become_password_file {
         Some(read_secret_file(f)?)
