@@ -82,6 +82,19 @@ pub struct Cli {
     #[arg(long = "become-password-file", value_name = "FILE")]
     pub become_password_file: Option<PathBuf>,
 
+    /// File holding a vault password; `LABEL@FILE` for a vault id (repeatable).
+    /// Also ANSIBLE_VAULT_PASSWORD_FILE.
+    #[arg(long = "vault-password-file", value_name = "[LABEL@]FILE")]
+    pub vault_password_file: Vec<String>,
+
+    /// A vault id: `LABEL@FILE` or `LABEL@prompt` (repeatable).
+    #[arg(long = "vault-id", value_name = "LABEL@SOURCE")]
+    pub vault_id: Vec<String>,
+
+    /// Ask for the vault password.
+    #[arg(short = 'J', long = "ask-vault-pass")]
+    pub ask_vault_pass: bool,
+
     /// Run tasks with become (sudo), as `become: true` on every play.
     #[arg(short = 'b', long = "become")]
     pub r#become: bool,

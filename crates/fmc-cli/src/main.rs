@@ -88,8 +88,51 @@ fn read_secret_file(path: &Path) -> Result<Secret<String>, InputError> {
     Ok(Secret::new(s.trim_end_matches(['\n', '\r']).to_string()))
 }
 
+/// Vault passwords from `--vault-password-file`, `--vault-id`, `--ask-vault-pass`
+/// and ANSIBLE_VAULT_PASSWORD_FILE, installed before any file is read.
+fn setup_vault(cli: &Cli) -> Result<(), InputError> {
+    let mut secrets = vec![];
+    let mut sources: Vec<String> = cli.vault_password_file.clone();
+    sources.extend(cli.vault_id.iter().cloned());
+    if let Ok(env) = std::env::var("ANSIBLE_VAULT_PASSWORD_FILE") {
+        sources.extend(env.split(',').filter(|s| !s.is_empty()).map(str::to_string));
+    }
+    for src in sources {
+        let (label, what) = match src.split_once('@') {
+            Some((l, w)) if !l.is_empty() => (Some(l.to_string()), w.to_string()),
+            _ => (None, src.clone()),
+        };
+        let password = if what == "prompt" {
+            let prompt = match &label {
+                Some(l) => format!("Vault password ({l}): "),
+                None => "Vault password: ".into(),
+            };
+            Secret::new(
+                rpassword::prompt_password(prompt)
+                    .map_err(|e| InputError(format!("reading the vault password: {e}")))?,
+            )
+        } else {
+            read_secret_file(Path::new(&what))?
+        };
+        secrets.push(fmc_yaml::VaultSecret { label, password });
+    }
+    if cli.ask_vault_pass {
+        let p = rpassword::prompt_password("Vault password: ")
+            .map_err(|e| InputError(format!("reading the vault password: {e}")))?;
+        secrets.push(fmc_yaml::VaultSecret {
+            label: None,
+            password: Secret::new(p),
+        });
+    }
+    if !secrets.is_empty() {
+        fmc_yaml::set_vault_secrets(secrets);
+    }
+    Ok(())
+}
+
 async fn run(cli: Cli) -> Result<u8, InputError> {
     let cfg = config::AnsibleCfg::load(Path::new("ansible.cfg"))?;
+    setup_vault(&cli)?;
 
     // Inventory.
     let mut sources = cli.inventory.clone();

@@ -40,11 +40,6 @@ pub enum InventoryError {
     /// Invalid content: INI syntax (`file:line`) or a bad structure (`file`).
     #[error("{span}: {msg}")]
     Invalid { span: Span, msg: String },
-    /// A file encrypted with ansible-vault, which fmc cannot decrypt yet.
-    #[error(
-        "{path}: file is encrypted with ansible-vault, which fmc cannot decrypt yet\nhint: vault-encrypted inventory and vars files are not supported yet"
-    )]
-    Vault { path: String },
     /// A host pattern that cannot be evaluated.
     #[error("invalid host pattern {pattern:?}: {msg}")]
     Pattern { pattern: String, msg: String },

@@ -50,20 +50,23 @@ pub(crate) fn load_source(
     }
 }
 
-/// Reads a source or vars file. This is the one place that sees raw file bytes, so
-/// ansible-vault decryption belongs here.
+/// Reads a source or vars file. This is the one place that sees raw file bytes: an
+/// ansible-vault encrypted file (YAML or INI) is decrypted here with the passwords the
+/// CLI gave `fmc_yaml::set_vault_secrets`.
 pub(crate) fn read_text(path: &Path) -> Result<String, InventoryError> {
     let io = |msg: String| InventoryError::Io {
         path: path.display().to_string(),
         msg,
     };
     let bytes = std::fs::read(path).map_err(|e| io(e.to_string()))?;
-    if bytes.starts_with(b"$ANSIBLE_VAULT;") {
-        return Err(InventoryError::Vault {
-            path: path.display().to_string(),
-        });
+    let text = String::from_utf8(bytes).map_err(|_| io("file is not valid UTF-8".into()))?;
+    if fmc_yaml::vault::is_vault(&text) {
+        return Ok(fmc_yaml::vault::decrypt_file(
+            &text,
+            &path.display().to_string(),
+        )?);
     }
-    String::from_utf8(bytes).map_err(|_| io("file is not valid UTF-8".into()))
+    Ok(text)
 }
 
 fn load_dir(inv: &mut Inventory, dir: &Path, depth: usize) -> Result<(), InventoryError> {

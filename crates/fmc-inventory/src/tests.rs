@@ -359,9 +359,11 @@ fn vault_files_are_reported() {
         ("hosts", "[web]\nw1\n"),
         ("group_vars/web.yml", "$ANSIBLE_VAULT;1.1;AES256\n6162\n"),
     ]);
-    let e = load_one(&dir, "hosts").unwrap_err();
+    // Decryption itself is tested in tests/vault.rs; a damaged file names itself.
+    let e = load_one(&dir, "hosts").unwrap_err().to_string();
     assert!(
-        matches!(e, InventoryError::Vault { ref path } if path.ends_with("group_vars/web.yml"))
+        e.contains("group_vars/web.yml: malformed vault data: "),
+        "{e}"
     );
 }
 

@@ -231,7 +231,10 @@ impl Run<'_> {
         no_log: bool,
         delegated_to: Option<String>,
     ) {
-        let secrets = &self.opts.secrets;
+        // Vault plaintexts are added as files are decrypted, also during the run.
+        let mut secrets = self.opts.secrets.clone();
+        secrets.extend(fmc_yaml::revealed_secrets());
+        let secrets = &secrets;
         let (msg, result, diff) = if no_log {
             (
                 r.msg.as_ref().map(|_| CENSORED.to_string()),

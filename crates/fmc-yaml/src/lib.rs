@@ -3,14 +3,17 @@
 //! Architecture invariant: every YAML file fmc reads (playbooks, roles, inventories,
 //! vars files) goes through this crate, so the same YAML 1.1 rules apply everywhere:
 //! `yes`/`on` are booleans, `<<` merge keys work, `0644` is the octal number 420, and
-//! duplicate keys are errors that name `file:line:col`.
+//! duplicate keys are errors that name `file:line:col`. ansible-vault data (whole files
+//! and inline `!vault` values) is decrypted on the way in; see [`vault`].
 
 use std::path::Path;
 
 use fmc_core::{Span, Value};
 
 mod spanned;
+pub mod vault;
 pub use spanned::{Key, Node, NodeKind, load_spanned, parse_spanned};
+pub use vault::{VaultSecret, encrypt, revealed_secrets, set_vault_secrets};
 
 #[derive(Debug, thiserror::Error)]
 pub enum YamlError {
@@ -18,13 +21,20 @@ pub enum YamlError {
     Syntax { span: Span, msg: String },
     #[error("{path}: {msg}")]
     Io { path: String, msg: String },
+    /// Vault data that could not be decrypted; `path` is the file, or `file:line:col`
+    /// of an inline value when known.
+    #[error("{path}: {source}")]
+    Vault {
+        path: String,
+        source: vault::VaultError,
+    },
 }
 
 impl YamlError {
     pub fn span(&self) -> Option<&Span> {
         match self {
             YamlError::Syntax { span, .. } => Some(span),
-            YamlError::Io { .. } => None,
+            YamlError::Io { .. } | YamlError::Vault { .. } => None,
         }
     }
 }
@@ -37,8 +47,14 @@ fn options() -> serde_saphyr::Options {
 }
 
 /// Parses YAML text into a JSON value. `file` names the source in errors.
-/// An empty document is `null`.
+/// An empty document is `null`. Vault-encrypted text, and vault-encrypted string values,
+/// are decrypted with the keyring set by [`set_vault_secrets`].
 pub fn parse(text: &str, file: &str) -> Result<Value, YamlError> {
+    if vault::is_vault(text) {
+        let value = parse(&vault::open_file(text, file)?, file)?;
+        vault::reveal_strings(&value);
+        return Ok(value);
+    }
     if text.trim().is_empty()
         || text
             .lines()
@@ -46,7 +62,7 @@ pub fn parse(text: &str, file: &str) -> Result<Value, YamlError> {
     {
         return Ok(Value::Null);
     }
-    serde_saphyr::from_str_with_options::<Value>(text, options()).map_err(|e| {
+    let mut value = serde_saphyr::from_str_with_options::<Value>(text, options()).map_err(|e| {
         let (line, col) = e
             .location()
             .map(|l| (l.line() as u32, l.column() as u32))
@@ -55,7 +71,9 @@ pub fn parse(text: &str, file: &str) -> Result<Value, YamlError> {
             span: Span::new(file, line, col),
             msg: first_line(&e.to_string()),
         }
-    })
+    })?;
+    vault::open_inline(&mut value, text, file)?;
+    Ok(value)
 }
 
 fn first_line(s: &str) -> String {

@@ -177,8 +177,13 @@ impl<'de> de::Visitor<'de> for KindVisitor {
 }
 
 /// Parses YAML text into a [`Node`] tree. `file` names the source in errors. An empty
-/// document is a null scalar at line 0.
+/// document is a null scalar at line 0. Vault data is decrypted as [`crate::parse`] does.
 pub fn parse_spanned(text: &str, file: &str) -> Result<Node, YamlError> {
+    if crate::vault::is_vault(text) {
+        let node = parse_spanned(&crate::vault::open_file(text, file)?, file)?;
+        crate::vault::reveal_strings(&node.to_value());
+        return Ok(node);
+    }
     if is_blank(text) {
         return Ok(Node {
             line: 0,
@@ -206,6 +211,12 @@ pub fn parse_spanned(text: &str, file: &str) -> Result<Node, YamlError> {
 const PARSE_STACK: usize = 64 << 20;
 
 fn parse_here(text: &str, file: &str) -> Result<Node, YamlError> {
+    let mut node = parse_nodes(text, file)?;
+    crate::vault::open_inline_node(&mut node, text, file)?;
+    Ok(node)
+}
+
+fn parse_nodes(text: &str, file: &str) -> Result<Node, YamlError> {
     serde_saphyr::from_str_with_options::<Node>(text, crate::options()).map_err(|e| {
         let (line, col) = e
             .location()

@@ -93,7 +93,12 @@ pub fn ensure_user(pubkey: &str) -> Result<(), String> {
 
 /// Starts `count` sshd instances on ports `port_base+1 ..`, each with its own host key and
 /// config under `workdir/sshd/hNNN`, and waits until every one answers with its banner.
-pub fn start(workdir: &Path, count: usize, port_base: u16, tools: &[Tool]) -> Result<Fleet, String> {
+pub fn start(
+    workdir: &Path,
+    count: usize,
+    port_base: u16,
+    tools: &[Tool],
+) -> Result<Fleet, String> {
     fs::create_dir_all("/run/sshd").map_err(|e| format!("/run/sshd: {e}"))?;
     let mut fleet = Fleet {
         hosts: Vec::with_capacity(count),
@@ -131,7 +136,13 @@ fn spawn_sshd(workdir: &Path, host: &Host) -> Result<Child, String> {
     fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let key = dir.join("ssh_host_ed25519_key");
     if !key.exists() {
-        run_checked(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C"]).arg(&host.name).arg("-f").arg(&key))?;
+        run_checked(
+            Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C"])
+                .arg(&host.name)
+                .arg("-f")
+                .arg(&key),
+        )?;
     }
     if TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, host.port))).is_err() {
         return Err(format!(
@@ -178,7 +189,12 @@ fn spawn_sshd(workdir: &Path, host: &Host) -> Result<Child, String> {
         .map_err(|e| format!("cannot start {SSHD}: {e}\nhint: apt-get install -y openssh-server"))
 }
 
-fn wait_banner(host: &Host, child: &mut Child, deadline: Instant, workdir: &Path) -> Result<(), String> {
+fn wait_banner(
+    host: &Host,
+    child: &mut Child,
+    deadline: Instant,
+    workdir: &Path,
+) -> Result<(), String> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, host.port));
     loop {
         if let Ok(Some(status)) = child.try_wait() {
@@ -198,7 +214,10 @@ fn wait_banner(host: &Host, child: &mut Child, deadline: Instant, workdir: &Path
             }
         }
         if Instant::now() > deadline {
-            return Err(format!("sshd for {} did not answer on {addr} within 30 s", host.name));
+            return Err(format!(
+                "sshd for {} did not answer on {addr} within 30 s",
+                host.name
+            ));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -220,9 +239,15 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<(), String> {
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| format!("{}: {e}", path.display()))
+    fs::set_permissions(path, fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn chown_user(path: &Path) -> Result<(), String> {
-    run_checked(Command::new("chown").arg("-R").arg(format!("{USER}:{USER}")).arg(path))
+    run_checked(
+        Command::new("chown")
+            .arg("-R")
+            .arg(format!("{USER}:{USER}"))
+            .arg(path),
+    )
 }

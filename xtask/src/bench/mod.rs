@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use report::{Cell, Context, ToolCell};
+use report::{Cell, Context};
 use tools::{Tool, Toolchain};
 use workloads::Workload;
 
@@ -24,7 +24,8 @@ use workloads::Workload;
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Marks the hand-written part of BENCHMARKS.md that a new run keeps.
-const ANALYSIS_MARKER: &str = "<!-- analysis: everything below is hand-written and kept across runs -->";
+const ANALYSIS_MARKER: &str =
+    "<!-- analysis: everything below is hand-written and kept across runs -->";
 
 const USAGE: &str = "usage: cargo xtask bench [--quick] [--hosts 1,10,50,200] [--reps K] \
 [--tools fmc,ansible,pyinfra] [--keep] [--timeout SECS] [--budget SECS] [--port-base P] [--workdir DIR]";
@@ -55,7 +56,11 @@ fn parse_args(args: &[String], workspace: &Path) -> Result<Options, String> {
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
-        let mut value = |name: &str| it.next().cloned().ok_or_else(|| format!("{name} needs a value\n{USAGE}"));
+        let mut value = |name: &str| {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{name} needs a value\n{USAGE}"))
+        };
         match a.as_str() {
             "--quick" => o.quick = true,
             "--keep" => o.keep = true,
@@ -64,7 +69,9 @@ fn parse_args(args: &[String], workspace: &Path) -> Result<Options, String> {
                     .split(',')
                     .map(|s| match s.trim().parse::<usize>() {
                         Ok(n) if (1..=1000).contains(&n) => Ok(n),
-                        _ => Err(format!("--hosts: '{s}' is not a host count between 1 and 1000")),
+                        _ => Err(format!(
+                            "--hosts: '{s}' is not a host count between 1 and 1000"
+                        )),
                     })
                     .collect::<Result<_, _>>()?
             }
@@ -77,7 +84,10 @@ fn parse_args(args: &[String], workspace: &Path) -> Result<Options, String> {
             }
             "--tools" => {
                 let v = value("--tools")?;
-                let mut tools = v.split(',').map(|t| Tool::parse(t.trim())).collect::<Result<Vec<_>, _>>()?;
+                let mut tools = v
+                    .split(',')
+                    .map(|t| Tool::parse(t.trim()))
+                    .collect::<Result<Vec<_>, _>>()?;
                 tools.sort();
                 tools.dedup();
                 o.tools = tools;
@@ -86,7 +96,9 @@ fn parse_args(args: &[String], workspace: &Path) -> Result<Options, String> {
             "--budget" => o.budget = seconds("--budget", &value("--budget")?)?,
             "--port-base" => {
                 let v = value("--port-base")?;
-                o.port_base = v.parse().map_err(|_| format!("--port-base: '{v}' is not a port"))?;
+                o.port_base = v
+                    .parse()
+                    .map_err(|_| format!("--port-base: '{v}' is not a port"))?;
             }
             "--workdir" => o.workdir = PathBuf::from(value("--workdir")?),
             "-h" | "--help" => return Err(USAGE.into()),
@@ -94,7 +106,11 @@ fn parse_args(args: &[String], workspace: &Path) -> Result<Options, String> {
         }
     }
     if o.sizes.is_empty() {
-        o.sizes = if o.quick { vec![1, 10] } else { vec![1, 10, 50, 200] };
+        o.sizes = if o.quick {
+            vec![1, 10]
+        } else {
+            vec![1, 10, 50, 200]
+        };
     }
     // Sized so that --quick takes about 5 minutes and the full run under 30 on an idle
     // 2-core machine: ansible-playbook needs ~0.3 s of CPU per task and host, so its big
@@ -103,10 +119,10 @@ fn parse_args(args: &[String], workspace: &Path) -> Result<Options, String> {
         o.reps = if o.quick { 3 } else { 5 };
     }
     if o.timeout.is_zero() {
-        o.timeout = Duration::from_secs(if o.quick { 90 } else { 150 });
+        o.timeout = Duration::from_secs(if o.quick { 90 } else { 120 });
     }
     if o.budget.is_zero() {
-        o.budget = Duration::from_secs(if o.quick { 15 } else { 45 });
+        o.budget = Duration::from_secs(if o.quick { 15 } else { 30 });
     }
     o.sizes.sort_unstable();
     o.sizes.dedup();
@@ -136,12 +152,15 @@ pub fn main(args: &[String]) -> Result<(), String> {
         return Err("interrupted".into());
     }
     if let Err(e) = ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst)) {
-        eprintln!("bench: warning: cannot catch Ctrl-C ({e}); an interrupted run may leave sshd processes");
+        eprintln!(
+            "bench: warning: cannot catch Ctrl-C ({e}); an interrupted run may leave sshd processes"
+        );
     }
     check_root()?;
     install_prerequisites()?;
     fs::create_dir_all(&o.workdir).map_err(|e| format!("{}: {e}", o.workdir.display()))?;
-    let workdir = fs::canonicalize(&o.workdir).map_err(|e| format!("{}: {e}", o.workdir.display()))?;
+    let workdir =
+        fs::canonicalize(&o.workdir).map_err(|e| format!("{}: {e}", o.workdir.display()))?;
     let logs = workdir.join("logs");
     let _ = fs::remove_dir_all(&logs);
     let toolchain = tools::prepare(&workdir, &workspace, &o.tools)?;
@@ -160,19 +179,29 @@ pub fn main(args: &[String]) -> Result<(), String> {
         let _ = fs::remove_dir_all(workdir.join(d));
     }
     let key = new_client_key(&workdir)?;
-    let pubkey = fs::read_to_string(key.with_extension("pub")).map_err(|e| format!("client key: {e}"))?;
+    let pubkey =
+        fs::read_to_string(key.with_extension("pub")).map_err(|e| format!("client key: {e}"))?;
     hosts::ensure_user(&pubkey)?;
     let max_n = o.sizes.iter().copied().max().unwrap_or(1);
-    eprintln!("bench: starting {max_n} sshd hosts on 127.0.0.1:{}..", o.port_base + 1);
+    eprintln!(
+        "bench: starting {max_n} sshd hosts on 127.0.0.1:{}..",
+        o.port_base + 1
+    );
     let fleet_started = Instant::now();
     let fleet = hosts::start(&workdir, max_n, o.port_base, &o.tools)?;
-    eprintln!("bench: {max_n} hosts answering after {}", report::fmt_duration(fleet_started.elapsed()));
+    // Dropped before the fleet: clients disconnect before their sshd goes away.
+    let masters = AnsibleMasters(control_dir.clone());
+    eprintln!(
+        "bench: {max_n} hosts answering after {}",
+        report::fmt_duration(fleet_started.elapsed())
+    );
     let g = workloads::generate(&workdir, &key, &fleet.hosts, &o.sizes, &control_dir)?;
 
     let mut cells = Vec::new();
     for &n in &o.sizes {
         run_size(&o, &toolchain, &g, &fleet.hosts[..n], n, &mut cells)?;
     }
+    drop(masters);
     drop(fleet);
 
     let ctx = Context {
@@ -181,7 +210,11 @@ pub fn main(args: &[String]) -> Result<(), String> {
         machine: machine(),
         load_start,
         load_end: loadavg(),
-        versions: toolchain.versions.iter().map(|(t, v)| format!("{}: `{v}`", t.label())).collect(),
+        versions: toolchain
+            .versions
+            .iter()
+            .map(|(t, v)| format!("{}: `{v}`", t.label()))
+            .collect(),
         elapsed: started.elapsed(),
         setup: setup_lines(&o),
     };
@@ -198,23 +231,46 @@ pub fn main(args: &[String]) -> Result<(), String> {
         .ok()
         .and_then(|old| old.find(ANALYSIS_MARKER).map(|i| old[i..].to_string()));
     md.push('\n');
-    md.push_str(&kept.unwrap_or_else(|| format!("{ANALYSIS_MARKER}\n\n## Analysis\n\n(not written yet)\n")));
+    md.push_str(
+        &kept.unwrap_or_else(|| format!("{ANALYSIS_MARKER}\n\n## Analysis\n\n(not written yet)\n")),
+    );
     fs::write(&path, md).map_err(|e| format!("{}: {e}", path.display()))?;
-    eprintln!("bench: wrote {} in {}", path.display(), report::fmt_duration(started.elapsed()));
+    eprintln!(
+        "bench: wrote {} in {}",
+        path.display(),
+        report::fmt_duration(started.elapsed())
+    );
     Ok(())
 }
 
 /// Times every workload at fleet size `n`.
-fn run_size(o: &Options, tc: &Toolchain, g: &workloads::Generated, hosts: &[hosts::Host], n: usize, cells: &mut Vec<Cell>) -> Result<(), String> {
-    let k = o.reps;
+fn run_size(
+    o: &Options,
+    tc: &Toolchain,
+    g: &workloads::Generated,
+    hosts: &[hosts::Host],
+    n: usize,
+    cells: &mut Vec<Cell>,
+) -> Result<(), String> {
+    let run = |t: Tool, w: Workload, tag: String| {
+        let r = tc.run(
+            t,
+            w,
+            hosts,
+            g,
+            &format!("n{n}-{}-{}-{tag}", w.key(), t.key()),
+            o.timeout,
+        );
+        interrupted().map(|()| r)
+    };
     // Untimed warm-up: page cache, Python bytecode, ansible's ControlPersist masters.
     for &t in &o.tools {
-        let r = tc.run(t, Workload::W1, hosts, g, &format!("n{n}-warmup-{}", t.key()), o.timeout);
-        interrupted()?;
-        if let Err(e) = &r.check {
+        if let Err(e) = run(t, Workload::W1, "warmup".into())?.check {
             eprintln!("bench: N={n} warm-up {}: {e}", t.label());
         }
     }
+    // Per tool: why its hosts are not converged for the next no-change cell, if they are not.
+    let mut not_converged: BTreeMap<Tool, String> = BTreeMap::new();
     for w in [
         Workload::W1,
         Workload::W2First,
@@ -226,24 +282,23 @@ fn run_size(o: &Options, tc: &Toolchain, g: &workloads::Generated, hosts: &[host
             // Converges the hosts for the W3 no-change cell (one run, not tabulated).
             for &t in &o.tools {
                 hosts::reset(hosts, t, w.subdir())?;
-                let r = tc.run(t, w, hosts, g, &format!("n{n}-{}-{}", w.key(), t.key()), o.timeout);
-                interrupted()?;
+                let r = run(t, w, "setup".into())?;
                 progress(n, w, t, 0, 1, &r);
-                match r.check {
-                    Ok(()) => {}
-                    Err(_) if r.timed_out => cell_not_measured(
-                        cells,
-                        n,
-                        t,
-                        format!("its W3 first run timed out after {} s", o.timeout.as_secs()),
-                    ),
-                    Err(e) => cell_not_measured(cells, n, t, format!("its W3 first run failed: {e}")),
-                }
+                record_convergence(&mut not_converged, t, w, &r, o.timeout);
             }
             continue;
         }
-        let mut cell = take_cell(cells, n, w);
-        for rep in 0..k {
+        let mut cell = Cell {
+            workload: w,
+            n,
+            tools: BTreeMap::new(),
+        };
+        if matches!(w, Workload::W2NoChange | Workload::W3NoChange) {
+            for (t, why) in &not_converged {
+                cell.tools.entry(*t).or_default().skipped = Some(why.clone());
+            }
+        }
+        for rep in 0..o.reps {
             let mut order = o.tools.clone();
             order.rotate_left(rep % o.tools.len());
             for t in order {
@@ -256,9 +311,11 @@ fn run_size(o: &Options, tc: &Toolchain, g: &workloads::Generated, hosts: &[host
                 if w == Workload::W2First {
                     hosts::reset(hosts, t, w.subdir())?;
                 }
-                let r = tc.run(t, w, hosts, g, &format!("n{n}-{}-{}-{rep}", w.key(), t.key()), o.timeout);
-                interrupted()?;
-                progress(n, w, t, rep, k, &r);
+                let r = run(t, w, rep.to_string())?;
+                progress(n, w, t, rep, o.reps, &r);
+                if w == Workload::W2First {
+                    record_convergence(&mut not_converged, t, w, &r, o.timeout);
+                }
                 tc_cell.rss_kib.extend(r.rss_kib);
                 match r.check {
                     Ok(()) => tc_cell.walls.push(r.wall),
@@ -272,29 +329,30 @@ fn run_size(o: &Options, tc: &Toolchain, g: &workloads::Generated, hosts: &[host
     Ok(())
 }
 
-/// Removes a pre-filled cell from `cells` or makes a new one.
-fn take_cell(cells: &mut Vec<Cell>, n: usize, w: Workload) -> Cell {
-    match cells.iter().position(|c| c.n == n && c.workload == w) {
-        Some(i) => cells.remove(i),
-        None => Cell {
-            workload: w,
-            n,
-            tools: BTreeMap::new(),
-        },
+/// After a first run: the next no-change cell of `t` is measurable only if it converged.
+fn record_convergence(
+    not_converged: &mut BTreeMap<Tool, String>,
+    t: Tool,
+    w: Workload,
+    r: &tools::RunResult,
+    timeout: Duration,
+) {
+    let what = if w == Workload::W2First { "W2" } else { "W3" };
+    match &r.check {
+        Ok(()) => {
+            not_converged.remove(&t);
+        }
+        Err(_) if r.timed_out => {
+            let why = format!(
+                "its {what} first run timed out after {} s",
+                timeout.as_secs()
+            );
+            not_converged.insert(t, why);
+        }
+        Err(e) => {
+            not_converged.insert(t, format!("its {what} first run failed: {e}"));
+        }
     }
-}
-
-/// The W3 no-change cell of `t` cannot be measured: its hosts never converged.
-fn cell_not_measured(cells: &mut Vec<Cell>, n: usize, t: Tool, why: String) {
-    let mut cell = take_cell(cells, n, Workload::W3NoChange);
-    cell.tools.insert(
-        t,
-        ToolCell {
-            skipped: Some(why),
-            ..ToolCell::default()
-        },
-    );
-    cells.push(cell);
 }
 
 fn progress(n: usize, w: Workload, t: Tool, rep: usize, k: usize, r: &tools::RunResult) {
@@ -319,7 +377,19 @@ fn interrupted() -> Result<(), String> {
     }
 }
 
-/// Stops ansible's ControlPersist masters and removes the run's files (not the virtualenv).
+/// Asks ansible's ControlPersist masters (ssh processes it left running) to exit.
+struct AnsibleMasters(PathBuf);
+
+impl Drop for AnsibleMasters {
+    fn drop(&mut self) {
+        if Toolchain::stop_ansible_masters(&self.0) > 0 {
+            // Let the sshd session processes see the disconnect while their listener lives.
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+}
+
+/// Removes the run's files (not the virtualenv) and revokes the run's key.
 struct Cleanup {
     workdir: PathBuf,
     control_dir: PathBuf,
@@ -328,14 +398,17 @@ struct Cleanup {
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
-        Toolchain::stop_ansible_masters(&self.control_dir);
         let _ = fs::remove_dir_all(&self.control_dir);
         // The authorized key of this run is useless once its private key is gone.
         let _ = fs::write(format!("/home/{}/.ssh/authorized_keys", hosts::USER), "");
         if !self.keep {
             for d in ["hosts", "sshd", "gen", "keys", "pyinfra_known_hosts"] {
                 let p = self.workdir.join(d);
-                let _ = if p.is_dir() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+                let _ = if p.is_dir() {
+                    fs::remove_dir_all(&p)
+                } else {
+                    fs::remove_file(&p)
+                };
             }
         }
     }
@@ -356,7 +429,12 @@ fn failure_notes(cells: &[Cell]) -> String {
                 (None, None, Some(limit)) => format!("a run timed out after {} s", limit.as_secs()),
                 (None, None, None) => continue,
             };
-            s.push_str(&format!("- {} N={} {}: {what}\n", c.workload.key(), c.n, t.label()));
+            s.push_str(&format!(
+                "- {} N={} {}: {what}\n",
+                c.workload.key(),
+                c.n,
+                t.label()
+            ));
         }
     }
     s
@@ -377,8 +455,8 @@ fn setup_lines(o: &Options) -> Vec<String> {
         "ansible-playbook: ansible.cfg with `pipelining = True`, `forks` = N (`-f N`), `gathering = explicit`, \
          `host_key_checking = False`, no callbacks enabled, ControlPersist=60s (default)"
             .into(),
-        "fmc-run: `target/release/fmc-run -i inventory.ini PLAYBOOK --output json -f N` on the same \
-         playbook, role and inventory files as ansible-playbook"
+        "fmc-run: `target/release/fmc-run -i inventory.ini PLAYBOOK --output json -f N` with \
+         `FMC_HOST_KEY_CHECKING=off`, on the same playbook, role and inventory files as ansible-playbook"
             .into(),
         "pyinfra: the same operations as a Python deploy (files.directory, files.put, files.line, \
          files.template, server.shell) with an inventory.py; `-y --json --no-wait --parallel N`"
@@ -402,7 +480,10 @@ fn setup_lines(o: &Options) -> Vec<String> {
 }
 
 fn check_root() -> Result<(), String> {
-    let out = Command::new("id").arg("-u").output().map_err(|e| format!("cannot run id: {e}"))?;
+    let out = Command::new("id")
+        .arg("-u")
+        .output()
+        .map_err(|e| format!("cannot run id: {e}"))?;
     if String::from_utf8_lossy(&out.stdout).trim() != "0" {
         return Err("bench must run as root: it creates the login user and starts sshd hosts\nhint: sudo -E cargo xtask bench".into());
     }
@@ -417,13 +498,21 @@ fn install_prerequisites() -> Result<(), String> {
     if !Path::new("/usr/bin/time").exists() {
         missing.push("time");
     }
-    if missing.is_empty() { Ok(()) } else { apt_install(&missing) }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        apt_install(&missing)
+    }
 }
 
 /// `apt-get update && apt-get install -y PKGS`.
 fn apt_install(pkgs: &[&str]) -> Result<(), String> {
     eprintln!("bench: apt-get install {}", pkgs.join(" "));
-    run_checked(Command::new("apt-get").args(["update", "-qq"]).env("DEBIAN_FRONTEND", "noninteractive"))?;
+    run_checked(
+        Command::new("apt-get")
+            .args(["update", "-qq"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )?;
     run_checked(
         Command::new("apt-get")
             .args(["install", "-y", "-qq"])
@@ -446,7 +535,10 @@ fn run_checked(cmd: &mut Command) -> Result<(), String> {
         "{:?} failed ({}): {}",
         cmd.get_program(),
         out.status,
-        err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no output")
+        err.lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("no output")
     ))
 }
 
@@ -481,14 +573,21 @@ fn machine() -> Vec<String> {
     let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()
-        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, m)| m.trim().to_string()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .and_then(|r| r.split_once(':'))
+                .map(|(_, m)| m.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown".into());
     let meminfo = fs::read_to_string("/proc/meminfo").unwrap_or_default();
     let mem = meminfo
         .lines()
         .find_map(|l| l.strip_prefix("MemTotal:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .map_or_else(|| "unknown".into(), |kb| format!("{:.1} GiB", kb as f64 / 1024.0 / 1024.0));
+        .map_or_else(
+            || "unknown".into(),
+            |kb| format!("{:.1} GiB", kb as f64 / 1024.0 / 1024.0),
+        );
     let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     vec![

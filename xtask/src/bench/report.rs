@@ -133,7 +133,11 @@ pub fn table(workload: Workload, cells: &[Cell]) -> String {
     );
     for cell in cells.iter().filter(|c| c.workload == workload) {
         let list = |f: fn(&ToolCell) -> bool| -> Vec<&str> {
-            cell.tools.iter().filter(|(_, c)| f(c)).map(|(t, _)| t.label()).collect()
+            cell.tools
+                .iter()
+                .filter(|(_, c)| f(c))
+                .map(|(t, _)| t.label())
+                .collect()
         };
         let failed = list(|c| c.error.is_some());
         let slow = list(|c| c.error.is_none() && c.timed_out.is_some());
@@ -144,7 +148,11 @@ pub fn table(workload: Workload, cells: &[Cell]) -> String {
         };
         let runs: Vec<String> = Tool::ALL
             .iter()
-            .map(|t| cell.tools.get(t).map_or_else(|| "-".into(), |c| c.walls.len().to_string()))
+            .map(|t| {
+                cell.tools
+                    .get(t)
+                    .map_or_else(|| "-".into(), |c| c.walls.len().to_string())
+            })
             .collect();
         let _ = writeln!(
             s,
@@ -172,18 +180,30 @@ pub fn targets(cells: &[Cell]) -> Vec<String> {
     {
         let fmc = cell.tools.get(&Tool::Fmc).and_then(ToolCell::median);
         for (tool, goal) in [(Tool::Ansible, 10.0), (Tool::Pyinfra, 3.0)] {
-            let what = format!("{} N={}: {} / fmc-run >= {goal}x", cell.workload.key(), cell.n, tool.label());
+            let what = format!(
+                "{} N={}: {} / fmc-run >= {goal}x",
+                cell.workload.key(),
+                cell.n,
+                tool.label()
+            );
             out.push(match ratio(cell, tool) {
                 Some((r, false)) if r >= goal => format!("- {what}: met ({r:.1}x)"),
-                Some((r, true)) if r >= goal => format!("- {what}: met (> {r:.1}x, {} timed out)", tool.label()),
+                Some((r, true)) if r >= goal => {
+                    format!("- {what}: met (> {r:.1}x, {} timed out)", tool.label())
+                }
                 Some((r, false)) => format!("- {what}: MISSED ({r:.1}x, {:.1}x short)", goal / r),
-                Some((r, true)) => format!("- {what}: not measured (> {r:.1}x, {} timed out)", tool.label()),
+                Some((r, true)) => format!(
+                    "- {what}: not measured (> {r:.1}x, {} timed out)",
+                    tool.label()
+                ),
                 None => format!("- {what}: not measured"),
             });
         }
         if cell.workload == Workload::W2NoChange && cell.n == 200 {
             out.push(match fmc {
-                Some(m) if m < Duration::from_secs(5) => format!("- w2-nochange N=200 under 5 s: met ({})", fmt_duration(m)),
+                Some(m) if m < Duration::from_secs(5) => {
+                    format!("- w2-nochange N=200 under 5 s: met ({})", fmt_duration(m))
+                }
                 Some(m) => format!(
                     "- w2-nochange N=200 under 5 s: MISSED ({}, {:.1}x over)",
                     fmt_duration(m),
@@ -193,10 +213,16 @@ pub fn targets(cells: &[Cell]) -> Vec<String> {
             });
         }
     }
-    let at200: Vec<f64> = cells.iter().filter(|c| c.n == 200).filter_map(peak_rss_mib).collect();
+    let at200: Vec<f64> = cells
+        .iter()
+        .filter(|c| c.n == 200)
+        .filter_map(peak_rss_mib)
+        .collect();
     if let Some(max) = at200.iter().copied().reduce(f64::max) {
         let verdict = if max < 100.0 { "met" } else { "MISSED" };
-        out.push(format!("- fmc-run peak RSS at N=200 under 100 MiB: {verdict} ({max:.1} MiB)"));
+        out.push(format!(
+            "- fmc-run peak RSS at N=200 under 100 MiB: {verdict} ({max:.1} MiB)"
+        ));
     } else {
         out.push("- fmc-run peak RSS at N=200 under 100 MiB: not measured".into());
     }
@@ -226,7 +252,11 @@ pub fn markdown(ctx: &Context, cells: &[Cell]) -> String {
     for l in &ctx.machine {
         let _ = writeln!(s, "- {l}");
     }
-    let _ = writeln!(s, "- load average at start: {}; at end: {}", ctx.load_start, ctx.load_end);
+    let _ = writeln!(
+        s,
+        "- load average at start: {}; at end: {}",
+        ctx.load_start, ctx.load_end
+    );
     let _ = writeln!(
         s,
         "- the machine is shared with other builds and is noisy: compare ratios measured in the same run, \
@@ -303,7 +333,12 @@ mod tests {
     #[test]
     fn table_reports_ratio_rss_and_failures() {
         let t = table(Workload::W2NoChange, &[cell(None, 2200)]);
-        assert!(t.contains("| 200 | 110 ms | 2.20 s | not run | 20.0x | n/a | 20.0 MiB | yes | 3/3/- |"), "{t}");
+        assert!(
+            t.contains(
+                "| 200 | 110 ms | 2.20 s | not run | 20.0x | n/a | 20.0 MiB | yes | 3/3/- |"
+            ),
+            "{t}"
+        );
         let t = table(Workload::W2NoChange, &[cell(Some("no recap"), 2200)]);
         assert!(t.contains("n/a (fmc-run failed: no recap)"), "{t}");
         assert!(t.contains("FAILED: fmc-run"), "{t}");
@@ -318,7 +353,10 @@ mod tests {
             a.timed_out = Some(Duration::from_secs(300));
         }
         let t = table(Workload::W2NoChange, &[c]);
-        assert!(t.contains("| > 300.00 s (timed out) | not run | > 2727.3x |"), "{t}");
+        assert!(
+            t.contains("| > 300.00 s (timed out) | not run | > 2727.3x |"),
+            "{t}"
+        );
         assert!(t.contains("timed out: ansible-playbook"), "{t}");
         assert!(!t.contains("FAILED"), "{t}");
     }
@@ -327,7 +365,15 @@ mod tests {
     fn targets_say_by_how_much() {
         let lines = targets(&[cell(None, 550)]);
         assert!(lines.iter().any(|l| l.contains("ansible-playbook / fmc-run >= 10x: MISSED (5.0x, 2.0x short)")), "{lines:?}");
-        assert!(lines.iter().any(|l| l.contains("under 5 s: met (110 ms)")), "{lines:?}");
-        assert!(lines.iter().any(|l| l.contains("under 100 MiB: met (20.0 MiB)")), "{lines:?}");
+        assert!(
+            lines.iter().any(|l| l.contains("under 5 s: met (110 ms)")),
+            "{lines:?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains("under 100 MiB: met (20.0 MiB)")),
+            "{lines:?}"
+        );
     }
 }

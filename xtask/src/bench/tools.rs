@@ -95,11 +95,15 @@ pub fn prepare(workdir: &Path, workspace: &Path, tools: &[Tool]) -> Result<Toolc
             Tool::Fmc => match &fmc {
                 Ok(bin) => version_line(Command::new(bin).arg("--version"))
                     .filter(|v| v.contains('.'))
-                    .unwrap_or_else(|| format!("fmc-run (workspace build, {})", git_describe(workspace))),
+                    .unwrap_or_else(|| {
+                        format!("fmc-run (workspace build, {})", git_describe(workspace))
+                    }),
                 Err(e) => format!("fmc-run build failed: {e}"),
             },
-            Tool::Ansible => version_line(Command::new(venv.join("bin/ansible-playbook")).arg("--version"))
-                .ok_or("cannot run ansible-playbook --version")?,
+            Tool::Ansible => {
+                version_line(Command::new(venv.join("bin/ansible-playbook")).arg("--version"))
+                    .ok_or("cannot run ansible-playbook --version")?
+            }
             Tool::Pyinfra => version_line(Command::new(venv.join("bin/pyinfra")).arg("--version"))
                 .ok_or("cannot run pyinfra --version")?,
         };
@@ -118,15 +122,28 @@ fn ensure_venv(venv: &Path) -> Result<(), String> {
     if marker.exists() {
         return Ok(());
     }
-    eprintln!("bench: installing ansible-core and pyinfra into {}", venv.display());
+    eprintln!(
+        "bench: installing ansible-core and pyinfra into {}",
+        venv.display()
+    );
     let python = if Path::new("/usr/bin/python3").exists() {
         "/usr/bin/python3"
     } else {
         "python3"
     };
-    if run_checked(Command::new(python).args(["-m", "venv", "--clear"]).arg(venv)).is_err() {
+    if run_checked(
+        Command::new(python)
+            .args(["-m", "venv", "--clear"])
+            .arg(venv),
+    )
+    .is_err()
+    {
         super::apt_install(&["python3-venv"])?;
-        run_checked(Command::new(python).args(["-m", "venv", "--clear"]).arg(venv))?;
+        run_checked(
+            Command::new(python)
+                .args(["-m", "venv", "--clear"])
+                .arg(venv),
+        )?;
     }
     run_checked(
         Command::new(venv.join("bin/pip"))
@@ -147,7 +164,10 @@ fn build_fmc(workspace: &Path) -> Result<PathBuf, String> {
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
-        let line = err.lines().find(|l| l.starts_with("error")).unwrap_or("cargo build failed");
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("error"))
+            .unwrap_or("cargo build failed");
         return Err(line.to_string());
     }
     let bin = workspace.join("target/release/fmc-run");
@@ -164,7 +184,10 @@ fn version_line(cmd: &mut Command) -> Option<String> {
         return None;
     }
     let text = String::from_utf8_lossy(&out.stdout);
-    text.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_string)
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(str::to_string)
 }
 
 fn git_describe(workspace: &Path) -> String {
@@ -188,7 +211,15 @@ pub struct Counts {
 
 impl Toolchain {
     /// Runs `workload` with `tool` against the first `hosts.len()` hosts and checks the result.
-    pub fn run(&self, tool: Tool, workload: Workload, hosts: &[Host], g: &Generated, tag: &str, timeout: Duration) -> RunResult {
+    pub fn run(
+        &self,
+        tool: Tool,
+        workload: Workload,
+        hosts: &[Host],
+        g: &Generated,
+        tag: &str,
+        timeout: Duration,
+    ) -> RunResult {
         let n = hosts.len();
         let out_path = self.logs.join(format!("{tag}.out"));
         let err_path = self.logs.join(format!("{tag}.err"));
@@ -216,7 +247,8 @@ impl Toolchain {
                     .arg(g.inventory_ini(n))
                     .arg(g.playbook(workload))
                     .args(["--output", "json", "-f", &forks, "-e", "bench_tool=fmc"])
-                    .env("ANSIBLE_HOST_KEY_CHECKING", "False")
+                    // Throwaway hosts, like ansible's host_key_checking = False.
+                    .env("FMC_HOST_KEY_CHECKING", "off")
                     .current_dir(&g.dir);
             }
             Tool::Ansible => {
@@ -254,15 +286,23 @@ impl Toolchain {
             Tool::Pyinfra => parse_pyinfra(&stdout),
         };
         let check = match (status, parsed) {
-            (Some(st), Ok(counts)) => verify(workload.expected_changes(), hosts, &counts).and_then(|()| {
-                if st.success() {
-                    Ok(())
-                } else {
-                    Err(format!("exited with {st}: {}", first_error_line(&stderr, &stdout)))
-                }
-            }),
+            (Some(st), Ok(counts)) => {
+                verify(workload.expected_changes(), hosts, &counts).and_then(|()| {
+                    if st.success() {
+                        Ok(())
+                    } else {
+                        Err(format!(
+                            "exited with {st}: {}",
+                            first_error_line(&stderr, &stdout)
+                        ))
+                    }
+                })
+            }
             (Some(st), Err(e)) if st.success() => Err(e),
-            (Some(st), Err(_)) => Err(format!("exited with {st}: {}", first_error_line(&stderr, &stdout))),
+            (Some(st), Err(_)) => Err(format!(
+                "exited with {st}: {}",
+                first_error_line(&stderr, &stdout)
+            )),
             (None, _) => Err(format!("timed out after {} s", timeout.as_secs())),
         };
         RunResult {
@@ -273,12 +313,15 @@ impl Toolchain {
         }
     }
 
-    /// Asks every ansible ControlPersist master in `control_dir` to exit.
-    pub fn stop_ansible_masters(control_dir: &Path) {
+    /// Asks every ansible ControlPersist master in `control_dir` to exit; returns how many
+    /// control sockets there were.
+    pub fn stop_ansible_masters(control_dir: &Path) -> usize {
         let Ok(entries) = fs::read_dir(control_dir) else {
-            return;
+            return 0;
         };
+        let mut count = 0;
         for e in entries.flatten() {
+            count += 1;
             let _ = Command::new("ssh")
                 .arg("-o")
                 .arg(format!("ControlPath={}", e.path().display()))
@@ -287,15 +330,21 @@ impl Toolchain {
                 .stderr(Stdio::null())
                 .status();
         }
+        count
     }
 }
 
 /// Spawns `cmd` in its own process group and waits for it. `Ok((wall, None))` means it was
 /// killed (the whole group) after `timeout`; `Err` means it could not start or was interrupted.
-fn run_watched(cmd: &mut Command, timeout: Duration) -> Result<(Duration, Option<ExitStatus>), String> {
+fn run_watched(
+    cmd: &mut Command,
+    timeout: Duration,
+) -> Result<(Duration, Option<ExitStatus>), String> {
     cmd.process_group(0);
     let start = Instant::now();
-    let mut child = cmd.spawn().map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
     let pgid = child.id();
     let done = AtomicBool::new(false);
     let killed = AtomicBool::new(false);
@@ -319,7 +368,14 @@ fn run_watched(cmd: &mut Command, timeout: Duration) -> Result<(Duration, Option
     if INTERRUPTED.load(Ordering::SeqCst) {
         return Err("interrupted".into());
     }
-    Ok((wall, if killed.load(Ordering::SeqCst) { None } else { Some(status) }))
+    Ok((
+        wall,
+        if killed.load(Ordering::SeqCst) {
+            None
+        } else {
+            Some(status)
+        },
+    ))
 }
 
 /// SIGKILLs `pid`, its process group and every descendant (ansible's workers start their
@@ -346,12 +402,20 @@ fn kill_tree(pid: u32) {
     let mut i = 0;
     while i < tree.len() {
         let parent = tree[i];
-        tree.extend(parents.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
+        tree.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
         i += 1;
     }
     let mut args: Vec<String> = vec!["-KILL".into(), "--".into(), format!("-{pid}")];
     args.extend(tree.iter().map(u32::to_string));
-    let _ = Command::new("kill").args(&args).stderr(Stdio::null()).status();
+    let _ = Command::new("kill")
+        .args(&args)
+        .stderr(Stdio::null())
+        .status();
 }
 
 fn first_error_line(stderr: &str, stdout: &str) -> String {
@@ -362,7 +426,9 @@ fn first_error_line(stderr: &str, stdout: &str) -> String {
             .or_else(|| t.lines().map(str::trim).find(|l| !l.is_empty()))
             .map(str::to_string)
     };
-    let line = pick(stderr).or_else(|| pick(stdout)).unwrap_or_else(|| "no output".into());
+    let line = pick(stderr)
+        .or_else(|| pick(stdout))
+        .unwrap_or_else(|| "no output".into());
     truncate(&line, 160)
 }
 
@@ -380,10 +446,12 @@ fn verify(expected: u32, hosts: &[Host], counts: &BTreeMap<String, Counts>) -> R
     for h in hosts {
         match counts.get(&h.name) {
             None => bad.push(format!("{}: missing from the report", h.name)),
-            Some(c) if c.changed != expected || c.failed != 0 || c.unreachable != 0 => bad.push(format!(
-                "{}: changed={} failed={} unreachable={} (expected changed={expected})",
-                h.name, c.changed, c.failed, c.unreachable
-            )),
+            Some(c) if c.changed != expected || c.failed != 0 || c.unreachable != 0 => {
+                bad.push(format!(
+                    "{}: changed={} failed={} unreachable={} (expected changed={expected})",
+                    h.name, c.changed, c.failed, c.unreachable
+                ))
+            }
             Some(_) => {}
         }
     }
@@ -396,13 +464,23 @@ fn verify(expected: u32, hosts: &[Host], counts: &BTreeMap<String, Counts>) -> R
 
 /// fmc-run `--output json`: the last line is the recap event.
 fn parse_fmc(stdout: &str) -> Result<BTreeMap<String, Counts>, String> {
-    let last = stdout.lines().rev().find(|l| !l.trim().is_empty()).ok_or("no output on stdout")?;
-    let v: serde_json::Value = serde_json::from_str(last).map_err(|e| format!("last stdout line is not JSON: {e}"))?;
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .ok_or("no output on stdout")?;
+    let v: serde_json::Value =
+        serde_json::from_str(last).map_err(|e| format!("last stdout line is not JSON: {e}"))?;
     if v.get("event").and_then(|e| e.as_str()) != Some("recap") {
         return Err("last stdout line is not the recap event".into());
     }
-    let hosts = v.get("hosts").and_then(|h| h.as_object()).ok_or("recap has no hosts object")?;
-    let num = |o: &serde_json::Value, k: &str| o.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0) as u32;
+    let hosts = v
+        .get("hosts")
+        .and_then(|h| h.as_object())
+        .ok_or("recap has no hosts object")?;
+    let num = |o: &serde_json::Value, k: &str| {
+        o.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0) as u32
+    };
     Ok(hosts
         .iter()
         .map(|(name, o)| {
@@ -418,7 +496,9 @@ fn parse_fmc(stdout: &str) -> Result<BTreeMap<String, Counts>, String> {
 
 /// ansible-playbook's default output: the `PLAY RECAP` lines `host : ok=4 changed=4 ...`.
 fn parse_ansible(stdout: &str) -> Result<BTreeMap<String, Counts>, String> {
-    let recap = stdout.rfind("PLAY RECAP").ok_or("no PLAY RECAP in the output")?;
+    let recap = stdout
+        .rfind("PLAY RECAP")
+        .ok_or("no PLAY RECAP in the output")?;
     let mut out = BTreeMap::new();
     for line in stdout[recap..].lines().skip(1) {
         let Some((name, rest)) = line.split_once(" : ") else {
@@ -426,8 +506,12 @@ fn parse_ansible(stdout: &str) -> Result<BTreeMap<String, Counts>, String> {
         };
         let mut c = Counts::default();
         for field in rest.split_whitespace() {
-            let Some((k, v)) = field.split_once('=') else { continue };
-            let v: u32 = v.parse().map_err(|_| format!("bad recap field '{field}'"))?;
+            let Some((k, v)) = field.split_once('=') else {
+                continue;
+            };
+            let v: u32 = v
+                .parse()
+                .map_err(|_| format!("bad recap field '{field}'"))?;
             match k {
                 "changed" => c.changed = v,
                 "failed" => c.failed = v,
@@ -448,7 +532,8 @@ fn parse_pyinfra(stdout: &str) -> Result<BTreeMap<String, Counts>, String> {
         .rev()
         .find(|l| l.trim_start().starts_with('{'))
         .ok_or("no JSON results on stdout")?;
-    let v: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("pyinfra JSON: {e}"))?;
+    let v: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| format!("pyinfra JSON: {e}"))?;
     let ops = v
         .pointer("/results/operations")
         .and_then(|o| o.as_array())
@@ -457,7 +542,11 @@ fn parse_pyinfra(stdout: &str) -> Result<BTreeMap<String, Counts>, String> {
     let names = |op: &serde_json::Value, k: &str| -> Vec<String> {
         op.get(k)
             .and_then(|a| a.as_array())
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     for op in ops {
@@ -471,7 +560,10 @@ fn parse_pyinfra(stdout: &str) -> Result<BTreeMap<String, Counts>, String> {
             out.entry(h).or_default().failed += 1;
         }
     }
-    if let Some(failed) = v.pointer("/results/failed_hosts").and_then(|f| f.as_array()) {
+    if let Some(failed) = v
+        .pointer("/results/failed_hosts")
+        .and_then(|f| f.as_array())
+    {
         for h in failed.iter().filter_map(|s| s.as_str()) {
             out.entry(h.to_string()).or_default().unreachable += 1;
         }

@@ -106,7 +106,9 @@ impl Generated {
     }
     /// pyinfra deploy of a workload.
     pub fn deploy(&self, w: Workload) -> PathBuf {
-        self.dir.join("pyinfra").join(format!("{}.py", w.file_stem()))
+        self.dir
+            .join("pyinfra")
+            .join(format!("{}.py", w.file_stem()))
     }
     /// ansible.cfg.
     pub fn ansible_cfg(&self) -> PathBuf {
@@ -117,7 +119,13 @@ impl Generated {
 const TEMPLATE_HEADER: &str = "# rendered by {{ bench_tool }} for {{ inventory_hostname }}\n";
 
 /// Writes every workload file, one inventory per fleet size, and ansible.cfg.
-pub fn generate(workdir: &Path, key: &Path, hosts: &[Host], sizes: &[usize], control_dir: &Path) -> Result<Generated, String> {
+pub fn generate(
+    workdir: &Path,
+    key: &Path,
+    hosts: &[Host],
+    sizes: &[usize],
+    control_dir: &Path,
+) -> Result<Generated, String> {
     let g = Generated {
         dir: workdir.join("gen"),
     };
@@ -239,7 +247,9 @@ pub fn generate(workdir: &Path, key: &Path, hosts: &[Host], sizes: &[usize], con
 const PY_HEADER: &str = "from pyinfra import host\nfrom pyinfra.operations import files\n\n";
 
 fn file_body(tag: &str, lines: u32) -> String {
-    (0..lines).map(|l| format!("{tag} line {l}: static content copied by the bench\n")).collect()
+    (0..lines)
+        .map(|l| format!("{tag} line {l}: static content copied by the bench\n"))
+        .collect()
 }
 
 fn template_body(seed: u32) -> String {
@@ -334,7 +344,12 @@ mod tests {
 
         let role = fs::read_to_string(g.dir.join("roles/bench50/tasks/main.yml")).unwrap();
         assert_eq!(role.matches("\n- name: ").count() + 1, W3_TASKS as usize);
-        let modules = ["ansible.builtin.file:", "ansible.builtin.copy:", "ansible.builtin.lineinfile:", "ansible.builtin.template:"];
+        let modules = [
+            "ansible.builtin.file:",
+            "ansible.builtin.copy:",
+            "ansible.builtin.lineinfile:",
+            "ansible.builtin.template:",
+        ];
         let counts: Vec<usize> = modules.iter().map(|m| role.matches(m).count()).collect();
         assert_eq!(counts, vec![14, 12, 12, 12]);
         let py = fs::read_to_string(g.deploy(Workload::W3NoChange)).unwrap();
@@ -343,21 +358,36 @@ mod tests {
         for i in 1..W3_TASKS {
             match i % 4 {
                 2 => assert!(g.dir.join(format!("roles/bench50/files/f{i}.txt")).exists()),
-                0 => assert!(g.dir.join(format!("roles/bench50/templates/t{i}.j2")).exists()),
+                0 => assert!(
+                    g.dir
+                        .join(format!("roles/bench50/templates/t{i}.j2"))
+                        .exists()
+                ),
                 _ => {}
             }
         }
 
         let w2 = fs::read_to_string(g.playbook(Workload::W2First)).unwrap();
-        assert_eq!(w2.matches("    - name: ").count(), Workload::W2First.expected_changes() as usize);
+        assert_eq!(
+            w2.matches("    - name: ").count(),
+            Workload::W2First.expected_changes() as usize
+        );
         let w2py = fs::read_to_string(g.deploy(Workload::W2NoChange)).unwrap();
         assert_eq!(w2py.matches("files.").count(), 4);
 
         let ini = fs::read_to_string(g.inventory_ini(3)).unwrap();
         assert!(ini.contains("h003 ansible_host=127.0.0.1 ansible_port=42003 bench_root="));
-        assert!(!fs::read_to_string(g.inventory_ini(1)).unwrap().contains("h002"));
+        assert!(
+            !fs::read_to_string(g.inventory_ini(1))
+                .unwrap()
+                .contains("h002")
+        );
         let inv_py = fs::read_to_string(g.inventory_py(3)).unwrap();
         assert_eq!(inv_py.matches("\"ssh_port\"").count(), 3);
-        assert!(fs::read_to_string(g.ansible_cfg()).unwrap().contains("pipelining = True"));
+        assert!(
+            fs::read_to_string(g.ansible_cfg())
+                .unwrap()
+                .contains("pipelining = True")
+        );
     }
 }

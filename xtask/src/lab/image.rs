@@ -15,20 +15,56 @@ use super::{run, run_logged};
 
 const SUITE: &str = "bookworm";
 /// Bump when the post-processing below changes.
-const RECIPE_VERSION: &str = "2";
+const RECIPE_VERSION: &str = "4";
 
 /// What every lab host has: systemd, sshd, sudo and the basic network tools.
 const DEBIAN_PACKAGES: &[&str] = &[
-    "systemd", "systemd-sysv", "dbus", "openssh-server", "sudo", "passwd", "iproute2", "iputils-ping",
-    "procps", "less", "ca-certificates", "netcat-openbsd", "curl",
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "openssh-server",
+    "sudo",
+    "passwd",
+    "iproute2",
+    "iputils-ping",
+    "procps",
+    "less",
+    "ca-certificates",
+    "netcat-openbsd",
+    "curl",
 ];
 
 /// The tools the Flatcar image ships (roles-catalog §5) that Debian packages; Flatcar's
 /// ntp, qemu-guest-agent and Docker/containerd sysexts are left out.
 const FLATCAR_TOOLS: &[&str] = &[
-    "open-iscsi", "nfs-common", "lvm2", "parted", "gdisk", "e2fsprogs", "xfsprogs", "btrfs-progs", "nftables",
-    "iptables", "ipset", "ipvsadm", "conntrack", "wireguard-tools", "jq", "wget", "rsync", "socat", "git", "tar",
-    "gzip", "xz-utils", "zstd", "unzip", "bind9-dnsutils", "tcpdump", "strace", "systemd-timesyncd",
+    "open-iscsi",
+    "nfs-common",
+    "lvm2",
+    "parted",
+    "gdisk",
+    "e2fsprogs",
+    "xfsprogs",
+    "btrfs-progs",
+    "nftables",
+    "iptables",
+    "ipset",
+    "ipvsadm",
+    "conntrack",
+    "wireguard-tools",
+    "jq",
+    "wget",
+    "rsync",
+    "socat",
+    "git",
+    "tar",
+    "gzip",
+    "xz-utils",
+    "zstd",
+    "unzip",
+    "bind9-dnsutils",
+    "tcpdump",
+    "strace",
+    "systemd-timesyncd",
 ];
 
 /// The `os-release` of the Flatcar profile. VARIANT says what it really is.
@@ -48,7 +84,8 @@ VARIANT_ID=fmc-lab
 "#;
 
 /// Flatcar puts /opt/bin on PATH; sshd sessions read /etc/environment through pam_env.
-const FLATCAR_PATH: &str = "PATH=\"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/bin\"\n";
+const FLATCAR_PATH: &str =
+    "PATH=\"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/opt/bin\"\n";
 
 /// A built image.
 #[derive(Debug, Clone)]
@@ -75,7 +112,12 @@ fn packages(profile: Profile) -> Vec<&'static str> {
 }
 
 fn users(topo: &Topology, profile: Profile) -> Vec<String> {
-    let mut u: Vec<String> = topo.hosts.iter().filter(|h| h.profile == profile).map(|h| h.user.clone()).collect();
+    let mut u: Vec<String> = topo
+        .hosts
+        .iter()
+        .filter(|h| h.profile == profile)
+        .map(|h| h.user.clone())
+        .collect();
     u.sort();
     u.dedup();
     u
@@ -115,13 +157,23 @@ pub fn ensure(lab: &Path, topo: &Topology) -> Result<Vec<Image>, String> {
             continue;
         }
         let name = format!("{}-{}", kind(profile), recipe_hash(profile, &users));
-        images.push(Image { profile, dir: dir.join(name), users });
+        images.push(Image {
+            profile,
+            dir: dir.join(name),
+            users,
+        });
     }
     let missing: Vec<&Image> = images.iter().filter(|i| !i.dir.is_dir()).collect();
     if !missing.is_empty() {
         let t = Instant::now();
-        let names: Vec<String> = missing.iter().map(|i| kind(i.profile).to_string()).collect();
-        eprintln!("lab: building images {} (mmdebstrap {SUITE}) ...", names.join(", "));
+        let names: Vec<String> = missing
+            .iter()
+            .map(|i| kind(i.profile).to_string())
+            .collect();
+        eprintln!(
+            "lab: building images {} (mmdebstrap {SUITE}) ...",
+            names.join(", ")
+        );
         // one after the other: the second reuses the packages the first downloaded
         for img in &missing {
             build(lab, img)?;
@@ -143,9 +195,12 @@ pub fn ensure(lab: &Path, topo: &Topology) -> Result<Vec<Image>, String> {
 
 /// The sources apt uses on this machine (mmdebstrap pastes them into the image).
 fn host_sources() -> Option<&'static str> {
-    ["/etc/apt/sources.list.d/debian.sources", "/etc/apt/sources.list"]
-        .into_iter()
-        .find(|p| Path::new(p).is_file())
+    [
+        "/etc/apt/sources.list.d/debian.sources",
+        "/etc/apt/sources.list",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).is_file())
 }
 
 fn build(lab: &Path, img: &Image) -> Result<(), String> {
@@ -153,14 +208,21 @@ fn build(lab: &Path, img: &Image) -> Result<(), String> {
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
     }
-    let log = lab.join("logs").join(format!("image-{}.log", kind(img.profile)));
+    let log = lab
+        .join("logs")
+        .join(format!("image-{}.log", kind(img.profile)));
     let cache = lab.join("cache").join("debs");
     if cache.to_string_lossy().contains('\'') {
-        return Err(format!("{}: the lab directory cannot hold a quote", cache.display()));
+        return Err(format!(
+            "{}: the lab directory cannot hold a quote",
+            cache.display()
+        ));
     }
     fs::create_dir_all(&cache).map_err(|e| format!("{}: {e}", cache.display()))?;
     let mut cmd = Command::new("mmdebstrap");
-    cmd.args(["--variant=apt", "--aptopt=Acquire::Check-Valid-Until \"false\""])
+    cmd.args(["--variant=apt", "--dpkgopt=force-unsafe-io", "--aptopt=Acquire::Check-Valid-Until \"false\""])
+        // like slim container images: no manuals, docs or translations (faster, smaller)
+        .args(["/usr/share/man/*", "/usr/share/doc/*", "/usr/share/locale/*", "/usr/share/info/*"].map(|p| format!("--dpkgopt=path-exclude={p}")))
         // a package cache shared by the images and their rebuilds
         .arg(format!(
             "--setup-hook=mkdir -p \"$1/var/cache/apt/archives\" && cp -a '{}/.' \"$1/var/cache/apt/archives/\"",
@@ -181,7 +243,11 @@ fn build(lab: &Path, img: &Image) -> Result<(), String> {
         flatcar(&tmp, &img.users)?;
     }
     fs::rename(&tmp, &img.dir).map_err(|e| format!("{}: {e}", img.dir.display()))?;
-    eprintln!("lab: image {} built in {:.1}s", kind(img.profile), t.elapsed().as_secs_f64());
+    eprintln!(
+        "lab: image {} built in {:.1}s",
+        kind(img.profile),
+        t.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -193,7 +259,8 @@ fn write(root: &Path, rel: &str, text: &str, mode: u32) -> Result<(), String> {
     // replace, never write through a symlink of the image
     let _ = fs::remove_file(&p);
     fs::write(&p, text).map_err(|e| format!("{}: {e}", p.display()))?;
-    fs::set_permissions(&p, fs::Permissions::from_mode(mode)).map_err(|e| format!("{}: {e}", p.display()))
+    fs::set_permissions(&p, fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("{}: {e}", p.display()))
 }
 
 fn remove(root: &Path, rel: &str) -> Result<(), String> {
@@ -207,7 +274,9 @@ fn remove(root: &Path, rel: &str) -> Result<(), String> {
 
 fn remove_matching(root: &Path, rel_dir: &str, pred: impl Fn(&str) -> bool) -> Result<(), String> {
     let dir = root.join(rel_dir);
-    let Ok(rd) = fs::read_dir(&dir) else { return Ok(()) };
+    let Ok(rd) = fs::read_dir(&dir) else {
+        return Ok(());
+    };
     for e in rd.filter_map(|e| e.ok()) {
         if let Some(name) = e.file_name().to_str()
             && pred(name)
@@ -226,16 +295,30 @@ fn chroot(root: &Path, args: &[&str]) -> Result<String, String> {
 fn common(root: &Path, users: &[String]) -> Result<(), String> {
     // host keys are made per host by `lab up`; only ed25519 (fast, what fmc prefers)
     remove_matching(root, "etc/ssh", |n| n.starts_with("ssh_host_"))?;
-    write(root, "etc/ssh/sshd_config.d/10-fmc-lab.conf", "HostKey /etc/ssh/ssh_host_ed25519_key\nPasswordAuthentication no\n", 0o644)?;
+    write(
+        root,
+        "etc/ssh/sshd_config.d/10-fmc-lab.conf",
+        "HostKey /etc/ssh/ssh_host_ed25519_key\nPasswordAuthentication no\n",
+        0o644,
+    )?;
     // no internet in the lab: apt (where present) uses the lab repository written per host
     remove(root, "etc/apt/sources.list")?;
     remove_matching(root, "etc/apt/sources.list.d", |_| true)?;
+    // build-time only dpkg options (unsafe-io, path excludes)
+    remove(root, "etc/dpkg/dpkg.cfg.d/99mmdebstrap")?;
     // a clean shell profile: no motd, a locale that exists
     write(root, "etc/motd", "", 0o644)?;
     remove_matching(root, "etc/update-motd.d", |_| true)?;
     write(root, "etc/default/locale", "LANG=C.UTF-8\n", 0o644)?;
     for user in users {
-        let mut args = vec!["useradd", "--create-home", "--shell", "/bin/bash", "--groups", "sudo"];
+        let mut args = vec![
+            "useradd",
+            "--create-home",
+            "--shell",
+            "/bin/bash",
+            "--groups",
+            "sudo",
+        ];
         if user == "core" {
             // Flatcar's core user and group
             chroot(root, &["groupadd", "--gid", "500", "core"])?;
@@ -245,7 +328,12 @@ fn common(root: &Path, users: &[String]) -> Result<(), String> {
         }
         args.push(user);
         chroot(root, &args)?;
-        write(root, &format!("etc/sudoers.d/90-fmc-lab-{user}"), &format!("{user} ALL=(ALL:ALL) NOPASSWD: ALL\n"), 0o440)?;
+        write(
+            root,
+            &format!("etc/sudoers.d/90-fmc-lab-{user}"),
+            &format!("{user} ALL=(ALL:ALL) NOPASSWD: ALL\n"),
+            0o440,
+        )?;
     }
     Ok(())
 }
@@ -254,28 +342,57 @@ fn common(root: &Path, users: &[String]) -> Result<(), String> {
 fn flatcar(root: &Path, users: &[String]) -> Result<(), String> {
     chroot(root, &["groupadd", "--system", "wheel"])?;
     for user in users {
-        chroot(root, &["usermod", "--append", "--groups", "wheel,systemd-journal", user])?;
+        chroot(
+            root,
+            &[
+                "usermod",
+                "--append",
+                "--groups",
+                "wheel,systemd-journal",
+                user,
+            ],
+        )?;
     }
     write(root, "usr/lib/os-release", FLATCAR_OS_RELEASE, 0o644)?;
     remove(root, "etc/debian_version")?;
     write(root, "etc/environment", FLATCAR_PATH, 0o644)?;
     fs::create_dir_all(root.join("opt/bin")).map_err(|e| format!("{}: {e}", root.display()))?;
     // this machine's kernel has no NFS, so no rpc_pipefs (a real Flatcar has both)
-    std::os::unix::fs::symlink("/dev/null", root.join("etc/systemd/system/run-rpc_pipefs.mount"))
-        .map_err(|e| format!("{}: {e}", root.display()))?;
+    std::os::unix::fs::symlink(
+        "/dev/null",
+        root.join("etc/systemd/system/run-rpc_pipefs.mount"),
+    )
+    .map_err(|e| format!("{}: {e}", root.display()))?;
     // no Python (some Debian tools depend on it; Flatcar ships them without it)
-    let installed = chroot(root, &["dpkg-query", "--show", "--showformat=${Package}\\n"])?;
+    let installed = chroot(
+        root,
+        &["dpkg-query", "--show", "--showformat=${Package}\\n"],
+    )?;
     let python: Vec<&str> = installed.lines().filter(|p| p.contains("python")).collect();
-    let force = ["dpkg", "--purge", "--force-depends", "--force-remove-essential", "--force-remove-protected"];
+    let force = [
+        "dpkg",
+        "--purge",
+        "--force-depends",
+        "--force-remove-essential",
+        "--force-remove-protected",
+    ];
     if !python.is_empty() {
         chroot(root, &[&force[..], &python[..]].concat())?;
     }
     // no package manager: apt purged, then dpkg itself and its database removed
     chroot(root, &[&force[..], &["apt"]].concat())?;
-    for dir in ["etc/apt", "var/lib/apt", "var/cache/apt", "var/lib/dpkg", "etc/dpkg"] {
+    for dir in [
+        "etc/apt",
+        "var/lib/apt",
+        "var/cache/apt",
+        "var/lib/dpkg",
+        "etc/dpkg",
+    ] {
         remove(root, dir)?;
     }
-    remove_matching(root, "usr/bin", |n| n.starts_with("dpkg") || n.starts_with("apt"))?;
+    remove_matching(root, "usr/bin", |n| {
+        n.starts_with("dpkg") || n.starts_with("apt")
+    })?;
     for bin in ["usr/bin/python3", "usr/bin/apt-get", "usr/bin/dpkg"] {
         if root.join(bin).exists() {
             return Err(format!("flatcar profile: {bin} is still present"));
@@ -291,7 +408,8 @@ pub fn passwd_entry(image: &Path, user: &str) -> Result<(u32, u32, String), Stri
     text.lines()
         .filter_map(|l| {
             let f: Vec<&str> = l.split(':').collect();
-            (f.len() >= 6 && f[0] == user).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?, f[5].to_string())))
+            (f.len() >= 6 && f[0] == user)
+                .then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?, f[5].to_string())))
         })
         .flatten()
         .next()
@@ -323,8 +441,21 @@ mod tests {
     #[test]
     fn passwd_entry_reads_uid_gid_home() {
         let d = tempfile::tempdir().unwrap();
-        write(d.path(), "etc/passwd", "root:x:0:0:root:/root:/bin/bash\ncore:x:500:500:CoreOS Admin:/home/core:/bin/bash\n", 0o644).unwrap();
-        assert_eq!(passwd_entry(d.path(), "core").unwrap(), (500, 500, "/home/core".to_string()));
-        assert!(passwd_entry(d.path(), "nobody").unwrap_err().contains("no user 'nobody'"));
+        write(
+            d.path(),
+            "etc/passwd",
+            "root:x:0:0:root:/root:/bin/bash\ncore:x:500:500:CoreOS Admin:/home/core:/bin/bash\n",
+            0o644,
+        )
+        .unwrap();
+        assert_eq!(
+            passwd_entry(d.path(), "core").unwrap(),
+            (500, 500, "/home/core".to_string())
+        );
+        assert!(
+            passwd_entry(d.path(), "nobody")
+                .unwrap_err()
+                .contains("no user 'nobody'")
+        );
     }
 }

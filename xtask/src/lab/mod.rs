@@ -31,8 +31,16 @@ const USAGE: &str = "usage: cargo xtask lab <command>
   reset HOST      power off, wipe the disk back to the image, boot";
 
 /// Host packages the lab needs on this machine.
-const HOST_PACKAGES: &[&str] =
-    &["mmdebstrap", "systemd-container", "iproute2", "nftables", "python3", "openssh-client", "dpkg-dev", "util-linux"];
+const HOST_PACKAGES: &[&str] = &[
+    "mmdebstrap",
+    "systemd-container",
+    "iproute2",
+    "nftables",
+    "python3",
+    "openssh-client",
+    "dpkg-dev",
+    "util-linux",
+];
 
 struct Ctx {
     repo_root: PathBuf,
@@ -46,7 +54,9 @@ impl Ctx {
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
         let repo_root = manifest.parent().unwrap_or(manifest).to_path_buf();
         Ctx {
-            lab: Lab { dir: repo_root.join(".lab") },
+            lab: Lab {
+                dir: repo_root.join(".lab"),
+            },
             inventory: repo_root.join("inventory").join("staging"),
             etc_netns: Path::new("/etc/netns").join(LAB_NS),
             repo_root,
@@ -100,9 +110,13 @@ pub(crate) fn run_input(cmd: &mut Command, input: &str) -> Result<String, String
         .spawn()
         .map_err(|e| format!("cannot run {shown}: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(input.as_bytes()).map_err(|e| format!("{shown}: {e}"))?;
+        stdin
+            .write_all(input.as_bytes())
+            .map_err(|e| format!("{shown}: {e}"))?;
     }
-    let out = child.wait_with_output().map_err(|e| format!("{shown}: {e}"))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| format!("{shown}: {e}"))?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
@@ -117,7 +131,9 @@ pub(crate) fn run_logged(cmd: &mut Command, log: &Path) -> Result<(), String> {
         fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     }
     let f = fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
-    let f2 = f.try_clone().map_err(|e| format!("{}: {e}", log.display()))?;
+    let f2 = f
+        .try_clone()
+        .map_err(|e| format!("{}: {e}", log.display()))?;
     let shown = describe(cmd);
     let status = cmd
         .stdin(Stdio::null())
@@ -128,7 +144,10 @@ pub(crate) fn run_logged(cmd: &mut Command, log: &Path) -> Result<(), String> {
     if status.success() {
         Ok(())
     } else {
-        Err(format!("{shown} failed ({status})\nhint: see {}", log.display()))
+        Err(format!(
+            "{shown} failed ({status})\nhint: see {}",
+            log.display()
+        ))
     }
 }
 
@@ -142,9 +161,17 @@ fn describe(cmd: &Command) -> String {
 }
 
 fn require_root() -> Result<(), String> {
-    let status = fs::read_to_string("/proc/self/status").map_err(|e| format!("/proc/self/status: {e}"))?;
-    let uid = status.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(2));
-    if uid == Some("0") { Ok(()) } else { Err("the lab needs root (namespaces, mounts, containers)".into()) }
+    let status =
+        fs::read_to_string("/proc/self/status").map_err(|e| format!("/proc/self/status: {e}"))?;
+    let uid = status
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(2));
+    if uid == Some("0") {
+        Ok(())
+    } else {
+        Err("the lab needs root (namespaces, mounts, containers)".into())
+    }
 }
 
 fn install_host_packages() -> Result<(), String> {
@@ -172,9 +199,15 @@ fn install_host_packages() -> Result<(), String> {
 
 /// More than ~19 nspawn containers need more inotify instances than the default 128.
 fn raise_inotify_limits() -> Result<(), String> {
-    for (key, min) in [("max_user_instances", 8192u64), ("max_user_watches", 1_048_576)] {
+    for (key, min) in [
+        ("max_user_instances", 8192u64),
+        ("max_user_watches", 1_048_576),
+    ] {
         let p = format!("/proc/sys/fs/inotify/{key}");
-        let cur: u64 = fs::read_to_string(&p).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0);
+        let cur: u64 = fs::read_to_string(&p)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
         if cur < min {
             fs::write(&p, min.to_string()).map_err(|e| format!("{p}: {e}"))?;
         }
@@ -188,7 +221,9 @@ fn ensure_key(lab: &Lab) -> Result<String, String> {
         if let Some(dir) = key.parent() {
             fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
-        run(Command::new("ssh-keygen").args(["-q", "-t", "ed25519", "-N", "", "-C", "fmc-lab", "-f"]).arg(&key))?;
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "fmc-lab", "-f"])
+            .arg(&key))?;
     }
     let pub_key = key.with_extension("pub");
     fs::read_to_string(&pub_key).map_err(|e| format!("{}: {e}", pub_key.display()))
@@ -204,14 +239,24 @@ fn up(ctx: &Ctx) -> Result<(), String> {
     let topo = ctx.topology()?;
     install_host_packages()?;
     raise_inotify_limits()?;
-    if !net::lab_namespaces().is_empty() || !ctx.lab.all_tracked().is_empty() || !state::cgroup_names().is_empty() {
+    if !net::lab_namespaces().is_empty()
+        || !ctx.lab.all_tracked().is_empty()
+        || !state::cgroup_names().is_empty()
+    {
         eprintln!("lab: tearing down what a previous run left ...");
         state::teardown(&ctx.lab, &ctx.etc_netns)?;
     }
     let key = ensure_key(&ctx.lab)?;
     let images = image::ensure(&ctx.lab.dir, &topo)?;
-    if let Some(debian) = images.iter().find(|i| i.profile == topology::Profile::Debian) {
-        repo::ensure(&ctx.lab, &ctx.repo_root.join("lab").join("repo-packages.txt"), debian)?;
+    if let Some(debian) = images
+        .iter()
+        .find(|i| i.profile == topology::Profile::Debian)
+    {
+        repo::ensure(
+            &ctx.lab,
+            &ctx.repo_root.join("lab").join("repo-packages.txt"),
+            debian,
+        )?;
     }
     let t_start = Instant::now();
     let result = start_lab(ctx, &topo, &images, &key);
@@ -241,15 +286,30 @@ fn start_lab(ctx: &Ctx, topo: &Topology, images: &[image::Image], key: &str) -> 
         net::up_host(h)?;
         container::prepare(&ctx.lab, topo, h, container::image_for(images, h)?, key)?;
     }
-    fs::write(ctx.lab.known_hosts(), container::known_hosts(&ctx.lab, topo)?)
-        .map_err(|e| format!("{}: {e}", ctx.lab.known_hosts().display()))?;
-    eprintln!("lab: networks and {} root filesystems ready in {}", topo.hosts.len(), secs(t));
+    fs::write(
+        ctx.lab.known_hosts(),
+        container::known_hosts(&ctx.lab, topo)?,
+    )
+    .map_err(|e| format!("{}: {e}", ctx.lab.known_hosts().display()))?;
+    eprintln!(
+        "lab: networks and {} root filesystems ready in {}",
+        topo.hosts.len(),
+        secs(t)
+    );
     let t = Instant::now();
     for h in &topo.hosts {
         container::start(&ctx.lab, h, container::image_for(images, h)?)?;
     }
-    wait_ssh(topo, &topo.hosts.iter().collect::<Vec<_>>(), Duration::from_secs(60))?;
-    eprintln!("lab: {} containers booted, sshd answering in {}", topo.hosts.len(), secs(t));
+    wait_ssh(
+        topo,
+        &topo.hosts.iter().collect::<Vec<_>>(),
+        Duration::from_secs(60),
+    )?;
+    eprintln!(
+        "lab: {} containers booted, sshd answering in {}",
+        topo.hosts.len(),
+        secs(t)
+    );
     let t = Instant::now();
     let failed: Vec<String> = check_logins(ctx, &topo.hosts.iter().collect::<Vec<_>>())
         .into_iter()
@@ -258,7 +318,10 @@ fn start_lab(ctx: &Ctx, topo: &Topology, images: &[image::Image], key: &str) -> 
     if !failed.is_empty() {
         return Err(format!("ssh login failed:\n{}", failed.join("\n")));
     }
-    eprintln!("lab: ssh login as the inventory user works on every host ({})", secs(t));
+    eprintln!(
+        "lab: ssh login as the inventory user works on every host ({})",
+        secs(t)
+    );
     Ok(())
 }
 
@@ -285,21 +348,36 @@ fn wait_ssh(topo: &Topology, hosts: &[&Host], timeout: Duration) -> Result<(), S
         let names: Vec<String> = late
             .iter()
             .filter_map(|l| l.split_whitespace().nth(1))
-            .map(|a| topo.hosts.iter().find(|h| h.address.to_string() == a).map_or(a.to_string(), |h| h.name.clone()))
+            .map(|a| {
+                topo.hosts
+                    .iter()
+                    .find(|h| h.address.to_string() == a)
+                    .map_or(a.to_string(), |h| h.name.clone())
+            })
             .collect();
-        Err(format!("no SSH answer within {}s from: {}\nhint: see .lab/logs/HOST.log", timeout.as_secs(), names.join(", ")))
+        Err(format!(
+            "no SSH answer within {}s from: {}\nhint: see .lab/logs/HOST.log",
+            timeout.as_secs(),
+            names.join(", ")
+        ))
     }
 }
 
 /// The `__wait-ssh` helper: runs inside the lab namespace (and refuses to run elsewhere).
 fn wait_ssh_inside(secs: &str, addrs: &[&str]) -> Result<(), String> {
     if !net::in_lab_ns() {
-        return Err(format!("__wait-ssh runs only inside the {LAB_NS} namespace"));
+        return Err(format!(
+            "__wait-ssh runs only inside the {LAB_NS} namespace"
+        ));
     }
     let timeout = Duration::from_secs(secs.parse().map_err(|_| format!("bad timeout '{secs}'"))?);
     let addrs: Vec<SocketAddr> = addrs
         .iter()
-        .map(|a| format!("{a}:22").parse().map_err(|_| format!("bad address '{a}'")))
+        .map(|a| {
+            format!("{a}:22")
+                .parse()
+                .map_err(|_| format!("bad address '{a}'"))
+        })
         .collect::<Result<_, String>>()?;
     let t = Instant::now();
     let lines: Vec<String> = std::thread::scope(|s| {
@@ -317,7 +395,10 @@ fn wait_ssh_inside(secs: &str, addrs: &[&str]) -> Result<(), String> {
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_else(|_| "timeout ?".into())).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| "timeout ?".into()))
+            .collect()
     });
     for l in lines {
         println!("{l}");
@@ -326,7 +407,9 @@ fn wait_ssh_inside(secs: &str, addrs: &[&str]) -> Result<(), String> {
 }
 
 fn ssh_banner(addr: &SocketAddr) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(addr, Duration::from_millis(500)) else { return false };
+    let Ok(mut s) = TcpStream::connect_timeout(addr, Duration::from_millis(500)) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     let mut buf = [0u8; 8];
     s.read_exact(&mut buf).is_ok() && buf.starts_with(b"SSH-")
@@ -337,10 +420,27 @@ fn ssh_command(ctx: &Ctx, host: &Host, remote: &[&str]) -> Command {
     let mut c = net::exec_in(&Netns::lab(), "ssh");
     c.args(["-F", "/dev/null", "-i"])
         .arg(ctx.lab.key())
-        .args(["-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes", "-o", "GlobalKnownHostsFile=/dev/null"])
+        .args([
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+        ])
         .arg("-o")
-        .arg(format!("UserKnownHostsFile={}", ctx.lab.known_hosts().display()))
-        .args(["-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR", "-o", "BatchMode=yes"])
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            ctx.lab.known_hosts().display()
+        ))
+        .args([
+            "-o",
+            "ConnectTimeout=5",
+            "-o",
+            "LogLevel=ERROR",
+            "-o",
+            "BatchMode=yes",
+        ])
         .arg(format!("{}@{}", host.user, host.address))
         .args(remote);
     // the hosts have no locales: do not forward the caller's
@@ -358,14 +458,18 @@ fn check_logins(ctx: &Ctx, hosts: &[&Host]) -> Vec<(String, Result<String, Strin
             .iter()
             .map(|h| {
                 s.spawn(move || {
-                    let r = run(&mut ssh_command(ctx, h, &["sudo", "-n", "true"])).map(|o| o.trim().to_string());
+                    let r = run(&mut ssh_command(ctx, h, &["sudo", "-n", "true"]))
+                        .map(|o| o.trim().to_string());
                     (h.name.clone(), r)
                 })
             })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| ("?".into(), Err("check thread panicked".into()))))
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| ("?".into(), Err("check thread panicked".into())))
+            })
             .collect()
     })
 }
@@ -378,14 +482,27 @@ fn status(ctx: &Ctx) -> Result<(), String> {
         println!("lab is down");
         return Ok(());
     }
-    let running: Vec<&Host> =
-        topo.hosts.iter().filter(|h| ctx.lab.tracked(&h.name).is_some_and(|t| state::alive(&t))).collect();
-    let logins: Vec<(String, Result<String, String>)> =
-        if namespaces.iter().any(|n| n == LAB_NS) { check_logins(ctx, &running) } else { Vec::new() };
+    let running: Vec<&Host> = topo
+        .hosts
+        .iter()
+        .filter(|h| ctx.lab.tracked(&h.name).is_some_and(|t| state::alive(&t)))
+        .collect();
+    let logins: Vec<(String, Result<String, String>)> = if namespaces.iter().any(|n| n == LAB_NS) {
+        check_logins(ctx, &running)
+    } else {
+        Vec::new()
+    };
     let mut ok = 0;
-    println!("{:<24} {:<16} {:<8} {:<8} ssh", "host", "address", "profile", "state");
+    println!(
+        "{:<24} {:<16} {:<8} {:<8} ssh",
+        "host", "address", "profile", "state"
+    );
     for h in &topo.hosts {
-        let state = if running.iter().any(|r| r.name == h.name) { "running" } else { "stopped" };
+        let state = if running.iter().any(|r| r.name == h.name) {
+            "running"
+        } else {
+            "stopped"
+        };
         let ssh = match logins.iter().find(|(n, _)| *n == h.name) {
             Some((_, Ok(_))) => {
                 ok += 1;
@@ -398,9 +515,15 @@ fn status(ctx: &Ctx) -> Result<(), String> {
             topology::Profile::Debian => "debian",
             topology::Profile::Flatcar => "flatcar",
         };
-        println!("{:<24} {:<16} {:<8} {:<8} {ssh}", h.name, h.address, profile, state);
+        println!(
+            "{:<24} {:<16} {:<8} {:<8} {ssh}",
+            h.name, h.address, profile, state
+        );
     }
-    let repo = ctx.lab.tracked(repo::SERVER).is_some_and(|t| state::alive(&t));
+    let repo = ctx
+        .lab
+        .tracked(repo::SERVER)
+        .is_some_and(|t| state::alive(&t));
     println!(
         "{ok}/{} hosts answer SSH; repository server {}; namespaces {}; lab memory {:.0} MiB (PSS)",
         topo.hosts.len(),
@@ -426,39 +549,72 @@ fn ssh(ctx: &Ctx, name: &str, rest: &[&str]) -> Result<(), String> {
 fn exec(rest: &[&str]) -> Result<(), String> {
     require_root()?;
     let (ns, cmd) = match rest {
-        ["--from", who, "--", cmd @ ..] => (Netns::extra(match *who {
-            "router" | "internet" | "laptop" => who,
-            other => return Err(format!("unknown lab namespace '{other}'\nhint: router, internet or laptop")),
-        }), cmd),
+        ["--from", who, "--", cmd @ ..] => (
+            Netns::extra(match *who {
+                "router" | "internet" | "laptop" => who,
+                other => {
+                    return Err(format!(
+                        "unknown lab namespace '{other}'\nhint: router, internet or laptop"
+                    ));
+                }
+            }),
+            cmd,
+        ),
         ["--", cmd @ ..] => (Netns::lab(), cmd),
-        _ => return Err(format!("usage: cargo xtask lab exec [--from router|internet|laptop] -- CMD...\n{USAGE}")),
+        _ => {
+            return Err(format!(
+                "usage: cargo xtask lab exec [--from router|internet|laptop] -- CMD...\n{USAGE}"
+            ));
+        }
     };
     let Some((program, args)) = cmd.split_first() else {
         return Err("lab exec: no command given".into());
     };
     if !Path::new(&ns.path()).exists() {
-        return Err(format!("{}: no such lab namespace\nhint: run `cargo xtask lab up`", ns.name()));
+        return Err(format!(
+            "{}: no such lab namespace\nhint: run `cargo xtask lab up`",
+            ns.name()
+        ));
     }
-    let err = net::exec_in(&ns, program).args(args).env("FMC_LAB_NETNS", LAB_NS).exec();
+    let err = net::exec_in(&ns, program)
+        .args(args)
+        .env("FMC_LAB_NETNS", LAB_NS)
+        .exec();
     Err(format!("cannot run {program}: {err}"))
 }
 
 fn find_image(ctx: &Ctx, topo: &Topology, host: &Host) -> Result<image::Image, String> {
     // only look the image up, never build it here: `up` does that
     let images_dir = ctx.lab.dir.join("images");
-    let mut users: Vec<String> =
-        topo.hosts.iter().filter(|h| h.profile == host.profile).map(|h| h.user.clone()).collect();
+    let mut users: Vec<String> = topo
+        .hosts
+        .iter()
+        .filter(|h| h.profile == host.profile)
+        .map(|h| h.user.clone())
+        .collect();
     users.sort();
     users.dedup();
     let kind = match host.profile {
         topology::Profile::Debian => "debian",
         topology::Profile::Flatcar => "flatcar",
     };
-    let dir = images_dir.join(format!("{kind}-{}", image::recipe_hash(host.profile, &users)));
+    let dir = container::recorded_image(&ctx.lab, host).unwrap_or_else(|| {
+        images_dir.join(format!(
+            "{kind}-{}",
+            image::recipe_hash(host.profile, &users)
+        ))
+    });
     if !dir.is_dir() {
-        return Err(format!("{}: image missing\nhint: run `cargo xtask lab up`", dir.display()));
+        return Err(format!(
+            "{}: image missing\nhint: run `cargo xtask lab up`",
+            dir.display()
+        ));
     }
-    Ok(image::Image { profile: host.profile, dir, users })
+    Ok(image::Image {
+        profile: host.profile,
+        dir,
+        users,
+    })
 }
 
 fn stop(ctx: &Ctx, name: &str) -> Result<(), String> {
@@ -491,10 +647,16 @@ fn reset(ctx: &Ctx, name: &str) -> Result<(), String> {
     container::stop(&ctx.lab, host)?;
     container::wipe(&ctx.lab, host)?;
     container::prepare(&ctx.lab, &topo, host, &img, &key)?;
-    fs::write(ctx.lab.known_hosts(), container::known_hosts(&ctx.lab, &topo)?)
-        .map_err(|e| format!("{}: {e}", ctx.lab.known_hosts().display()))?;
+    fs::write(
+        ctx.lab.known_hosts(),
+        container::known_hosts(&ctx.lab, &topo)?,
+    )
+    .map_err(|e| format!("{}: {e}", ctx.lab.known_hosts().display()))?;
     container::start(&ctx.lab, host, &img)?;
     wait_ssh(&topo, &[host], Duration::from_secs(60))?;
-    eprintln!("lab: {name} reset to its image and answers SSH after {}", secs(t));
+    eprintln!(
+        "lab: {name} reset to its image and answers SSH after {}",
+        secs(t)
+    );
     Ok(())
 }

@@ -10,8 +10,8 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::process::Command;
 
-use super::{run, run_input};
 use super::topology::{Host, Topology};
+use super::{run, run_input};
 
 /// The namespace that holds the whole lab (the bridges and the controller).
 pub const LAB_NS: &str = "fmclab";
@@ -78,9 +78,32 @@ fn add_ns(ns: &Netns) -> Result<(), String> {
 }
 
 /// A veth pair: `outer` on a bridge of the lab namespace, `inner` in `ns` with an address.
-fn plug(ns: &Netns, outer: &str, inner: &str, inner_mac: &str, br: &str, addr: &str) -> Result<(), String> {
+fn plug(
+    ns: &Netns,
+    outer: &str,
+    inner: &str,
+    inner_mac: &str,
+    br: &str,
+    addr: &str,
+) -> Result<(), String> {
     let lab = Netns::lab();
-    ip(&lab, &["link", "add", outer, "type", "veth", "peer", "name", inner, "netns", ns.name(), "address", inner_mac])?;
+    ip(
+        &lab,
+        &[
+            "link",
+            "add",
+            outer,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            inner,
+            "netns",
+            ns.name(),
+            "address",
+            inner_mac,
+        ],
+    )?;
     ip(&lab, &["link", "set", outer, "master", br, "up"])?;
     ip(ns, &["addr", "add", addr, "dev", inner])?;
     ip(ns, &["link", "set", inner, "up"])
@@ -102,11 +125,31 @@ pub fn up_lab(topo: &Topology) -> Result<(), String> {
     names.push(wan_name);
     for (i, name) in names.iter().enumerate() {
         let br = bridge(name);
-        ip(&lab, &["link", "add", &br, "address", &mac(0xff, i as u8), "type", "bridge"])?;
+        ip(
+            &lab,
+            &[
+                "link",
+                "add",
+                &br,
+                "address",
+                &mac(0xff, i as u8),
+                "type",
+                "bridge",
+            ],
+        )?;
         ip(&lab, &["link", "set", &br, "up"])?;
     }
     let lan = topo.controller_network()?;
-    ip(&lab, &["addr", "add", &format!("{}/{}", topo.controller, lan.net.prefix_len()), "dev", &bridge(&lan.name)])?;
+    ip(
+        &lab,
+        &[
+            "addr",
+            "add",
+            &format!("{}/{}", topo.controller, lan.net.prefix_len()),
+            "dev",
+            &bridge(&lan.name),
+        ],
+    )?;
     for r in &lan.routes {
         if let Some(to) = r.to {
             route(&lab, &to.to_string(), r.via)?;
@@ -116,26 +159,63 @@ pub fn up_lab(topo: &Topology) -> Result<(), String> {
     // the ISP router: LAN gateway on one side, the lab-only "internet" on the other
     let router = Netns::extra("router");
     add_ns(&router)?;
-    let router_lan = lan.gateway.ok_or("the controller's network has no gateway")?;
-    plug(&router, "xr-lan", "lan0", &mac(0xfe, 1), &bridge(&lan.name), &format!("{router_lan}/{}", lan.net.prefix_len()))?;
+    let router_lan = lan
+        .gateway
+        .ok_or("the controller's network has no gateway")?;
+    plug(
+        &router,
+        "xr-lan",
+        "lan0",
+        &mac(0xfe, 1),
+        &bridge(&lan.name),
+        &format!("{router_lan}/{}", lan.net.prefix_len()),
+    )?;
     let wan_prefix = topo.wan.net.prefix_len();
-    plug(&router, "xr-wan", "wan0", &mac(0xfe, 2), &bridge(wan_name), &format!("{}/{wan_prefix}", topo.wan.router))?;
+    plug(
+        &router,
+        "xr-wan",
+        "wan0",
+        &mac(0xfe, 2),
+        &bridge(wan_name),
+        &format!("{}/{wan_prefix}", topo.wan.router),
+    )?;
     sysctl(&router, "net.ipv4.ip_forward", "1")?;
     let rules = router_rules(topo);
     run_input(exec_in(&router, "nft").args(["-f", "-"]), &rules)?;
 
-    for (role, addr, n) in [("internet", topo.wan.internet_client, 1u8), ("laptop", topo.wan.admin_laptop, 2)] {
+    for (role, addr, n) in [
+        ("internet", topo.wan.internet_client, 1u8),
+        ("laptop", topo.wan.admin_laptop, 2),
+    ] {
         let ns = Netns::extra(role);
         add_ns(&ns)?;
-        plug(&ns, &format!("xw-{role}"), "eth0", &mac(0xfd, n), &bridge(wan_name), &format!("{addr}/{wan_prefix}"))?;
-        ip(&ns, &["route", "add", "default", "via", &topo.wan.router.to_string()])?;
+        plug(
+            &ns,
+            &format!("xw-{role}"),
+            "eth0",
+            &mac(0xfd, n),
+            &bridge(wan_name),
+            &format!("{addr}/{wan_prefix}"),
+        )?;
+        ip(
+            &ns,
+            &[
+                "route",
+                "add",
+                "default",
+                "via",
+                &topo.wan.router.to_string(),
+            ],
+        )?;
     }
     Ok(())
 }
 
 /// The ISP router's nftables ruleset: port forwards from its public address, masquerade out.
 pub fn router_rules(topo: &Topology) -> String {
-    let mut s = String::from("table ip fmclab_router {\n  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n");
+    let mut s = String::from(
+        "table ip fmclab_router {\n  chain prerouting {\n    type nat hook prerouting priority dstnat; policy accept;\n",
+    );
     for pf in &topo.port_forwards {
         s.push_str(&format!(
             "    iifname \"wan0\" ip daddr {} {} dport {} dnat to {}:{}\n",
@@ -154,10 +234,18 @@ pub fn up_host(host: &Host) -> Result<(), String> {
     add_ns(&ns)?;
     for (j, nic) in host.nics.iter().enumerate() {
         let outer = format!("h{}n{j}", host.index);
-        plug(&ns, &outer, &nic.name, &mac(host.index as u8, j as u8), &bridge(&nic.network), &nic.address.to_string())?;
+        plug(
+            &ns,
+            &outer,
+            &nic.name,
+            &mac(host.index as u8, j as u8),
+            &bridge(&nic.network),
+            &nic.address.to_string(),
+        )?;
     }
     for r in &host.routes {
-        let to = r.to.map_or_else(|| "default".to_string(), |n| n.to_string());
+        let to =
+            r.to.map_or_else(|| "default".to_string(), |n| n.to_string());
         route(&ns, &to, r.via)?;
     }
     if host.forwarding {
@@ -192,7 +280,11 @@ pub fn down() -> Result<(), String> {
             errors.push(e);
         }
     }
-    if errors.is_empty() { Ok(()) } else { Err(errors.join("\n")) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("\n"))
+    }
 }
 
 /// Names and addresses the controller sees inside the lab (`ip netns exec` mounts
@@ -201,7 +293,10 @@ pub fn write_controller_etc(topo: &Topology, etc_netns: &Path) -> Result<(), Str
     fs::create_dir_all(etc_netns).map_err(|e| format!("{}: {e}", etc_netns.display()))?;
     let mut hosts = String::from("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n");
     for h in &topo.hosts {
-        hosts.push_str(&format!("{} {} {}.{}\n", h.address, h.name, h.name, topo.domain));
+        hosts.push_str(&format!(
+            "{} {} {}.{}\n",
+            h.address, h.name, h.name, topo.domain
+        ));
     }
     let mut resolv = String::new();
     for d in &topo.dns_servers {
@@ -218,7 +313,10 @@ pub fn write_controller_etc(topo: &Topology, etc_netns: &Path) -> Result<(), Str
 /// Whether the calling process is inside the lab namespace (compares namespace inodes).
 pub fn in_lab_ns() -> bool {
     use std::os::unix::fs::MetadataExt;
-    match (fs::metadata("/proc/self/ns/net"), fs::metadata(Netns::lab().path())) {
+    match (
+        fs::metadata("/proc/self/ns/net"),
+        fs::metadata(Netns::lab().path()),
+    ) {
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
         _ => false,
     }
@@ -242,7 +340,12 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../inventory/staging");
         let topo = super::super::topology::load(&dir).unwrap();
         let rules = router_rules(&topo);
-        assert!(rules.contains("iifname \"wan0\" ip daddr 203.0.113.1 tcp dport 8080 dnat to 192.168.0.14:80"), "{rules}");
+        assert!(
+            rules.contains(
+                "iifname \"wan0\" ip daddr 203.0.113.1 tcp dport 8080 dnat to 192.168.0.14:80"
+            ),
+            "{rules}"
+        );
         assert!(rules.contains("udp dport 51820 dnat to 192.168.0.40:51820"));
         assert_eq!(rules.matches("dnat").count(), 3);
     }

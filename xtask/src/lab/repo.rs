@@ -36,11 +36,18 @@ pub fn dir(lab: &Lab) -> PathBuf {
 /// Downloads the listed packages (with dependencies missing from the Debian image) unless
 /// the repository already matches the list and the image.
 pub fn ensure(lab: &Lab, list_file: &Path, debian: &Image) -> Result<(), String> {
-    let text = fs::read_to_string(list_file).map_err(|e| format!("{}: {e}", list_file.display()))?;
+    let text =
+        fs::read_to_string(list_file).map_err(|e| format!("{}: {e}", list_file.display()))?;
     let packages = parse_list(&text);
     for p in &packages {
-        if !p.chars().all(|c| c.is_ascii_alphanumeric() || "+-.:=~".contains(c)) {
-            return Err(format!("{}: '{p}' is not a package name", list_file.display()));
+        if !p
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.:=~".contains(c))
+        {
+            return Err(format!(
+                "{}: '{p}' is not a package name",
+                list_file.display()
+            ));
         }
     }
     let mut h = Sha256::new();
@@ -52,7 +59,10 @@ pub fn ensure(lab: &Lab, list_file: &Path, debian: &Image) -> Result<(), String>
         return Ok(());
     }
     let t = Instant::now();
-    eprintln!("lab: filling the package repository ({} packages and dependencies) ...", packages.len());
+    eprintln!(
+        "lab: filling the package repository ({} packages and dependencies) ...",
+        packages.len()
+    );
     let tmp = lab.dir.join("repo.tmp");
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
@@ -60,12 +70,22 @@ pub fn ensure(lab: &Lab, list_file: &Path, debian: &Image) -> Result<(), String>
     fs::create_dir_all(tmp.join("partial")).map_err(|e| format!("{}: {e}", tmp.display()))?;
     let download = || {
         let mut c = Command::new("apt-get");
-        c.args(["-q", "-y", "--download-only", "-o", "Debug::NoLocking=1", "-o"])
-            .arg(format!("Dir::State::status={}", debian.dir.join("var/lib/dpkg/status").display()))
-            .arg("-o")
-            .arg(format!("Dir::Cache::archives={}/", tmp.display()))
-            .args(["-o", "APT::Install-Recommends=true", "install"])
-            .args(&packages);
+        c.args([
+            "-q",
+            "-y",
+            "--download-only",
+            "-o",
+            "Debug::NoLocking=1",
+            "-o",
+        ])
+        .arg(format!(
+            "Dir::State::status={}",
+            debian.dir.join("var/lib/dpkg/status").display()
+        ))
+        .arg("-o")
+        .arg(format!("Dir::Cache::archives={}/", tmp.display()))
+        .args(["-o", "APT::Install-Recommends=true", "install"])
+        .args(&packages);
         run(&mut c)
     };
     if download().is_err() {
@@ -75,15 +95,23 @@ pub fn ensure(lab: &Lab, list_file: &Path, debian: &Image) -> Result<(), String>
     }
     let _ = fs::remove_dir_all(tmp.join("partial"));
     let _ = fs::remove_file(tmp.join("lock"));
-    let index = run(Command::new("dpkg-scanpackages").args(["--multiversion", "."]).current_dir(&tmp))?;
+    let index = run(Command::new("dpkg-scanpackages")
+        .args(["--multiversion", "."])
+        .current_dir(&tmp))?;
     fs::write(tmp.join("Packages"), index).map_err(|e| format!("{}: {e}", tmp.display()))?;
     fs::write(tmp.join(STAMP), &stamp).map_err(|e| format!("{}: {e}", tmp.display()))?;
     if repo.exists() {
         fs::remove_dir_all(&repo).map_err(|e| format!("{}: {e}", repo.display()))?;
     }
     fs::rename(&tmp, &repo).map_err(|e| format!("{}: {e}", repo.display()))?;
-    let count = fs::read_dir(&repo).map(|rd| rd.count()).unwrap_or(0).saturating_sub(2);
-    eprintln!("lab: repository ready ({count} packages) in {:.1}s", t.elapsed().as_secs_f64());
+    let count = fs::read_dir(&repo)
+        .map(|rd| rd.count())
+        .unwrap_or(0)
+        .saturating_sub(2);
+    eprintln!(
+        "lab: repository ready ({count} packages) in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
@@ -94,7 +122,17 @@ pub fn serve(lab: &Lab, topo: &Topology) -> Result<u32, String> {
     let bind = topo.controller.to_string();
     let ns = Netns::lab();
     let args = [
-        "ip", "netns", "exec", ns.name(), "/usr/bin/python3", "-m", "http.server", &port, "--bind", &bind, "--directory",
+        "ip",
+        "netns",
+        "exec",
+        ns.name(),
+        "/usr/bin/python3",
+        "-m",
+        "http.server",
+        &port,
+        "--bind",
+        &bind,
+        "--directory",
         &repo,
     ];
     lab.spawn(SERVER, &args, &[])
@@ -106,7 +144,10 @@ mod tests {
 
     #[test]
     fn list_files_allow_comments_and_several_names_per_line() {
-        assert_eq!(parse_list("# c\nhaproxy keepalived # lb\n\n chrony\n"), ["haproxy", "keepalived", "chrony"]);
+        assert_eq!(
+            parse_list("# c\nhaproxy keepalived # lb\n\n chrony\n"),
+            ["haproxy", "keepalived", "chrony"]
+        );
     }
 
     #[test]

@@ -64,15 +64,26 @@ impl Lab {
     pub fn tracked(&self, name: &str) -> Option<Tracked> {
         let text = fs::read_to_string(self.pid_file(name)).ok()?;
         let mut it = text.split_whitespace();
-        Some(Tracked { name: name.to_string(), pid: it.next()?.parse().ok()?, start: it.next()?.parse().ok()? })
+        Some(Tracked {
+            name: name.to_string(),
+            pid: it.next()?.parse().ok()?,
+            start: it.next()?.parse().ok()?,
+        })
     }
 
     /// Every recorded process.
     pub fn all_tracked(&self) -> Vec<Tracked> {
-        let Ok(rd) = fs::read_dir(self.run_dir()) else { return Vec::new() };
+        let Ok(rd) = fs::read_dir(self.run_dir()) else {
+            return Vec::new();
+        };
         let mut out: Vec<Tracked> = rd
             .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".pid").map(str::to_string))
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()?
+                    .strip_suffix(".pid")
+                    .map(str::to_string)
+            })
             .filter_map(|n| self.tracked(&n))
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -83,25 +94,37 @@ impl Lab {
     /// own cgroup, and records it. The PID is the command's own: the wrapper shell joins
     /// the cgroups and then `exec`s it.
     pub fn spawn(&self, name: &str, cmd: &[&str], env: &[(&str, &str)]) -> Result<u32, String> {
-        fs::create_dir_all(self.run_dir()).map_err(|e| format!("{}: {e}", self.run_dir().display()))?;
+        fs::create_dir_all(self.run_dir())
+            .map_err(|e| format!("{}: {e}", self.run_dir().display()))?;
         fs::create_dir_all(self.logs()).map_err(|e| format!("{}: {e}", self.logs().display()))?;
         let procs = create_cgroups(name)?;
         let log_path = self.logs().join(format!("{name}.log"));
-        let log = fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
-        let log2 = log.try_clone().map_err(|e| format!("{}: {e}", log_path.display()))?;
+        let log =
+            fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+        let log2 = log
+            .try_clone()
+            .map_err(|e| format!("{}: {e}", log_path.display()))?;
         let mut c = Command::new("setsid");
-        c.args(["sh", "-c", "for f in \"$1\" \"$2\"; do echo $$ > \"$f\" || exit 125; done; shift 2; exec \"$@\"", "sh"])
-            .args(&procs)
-            .args(cmd)
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(log2);
-        let child = c.spawn().map_err(|e| format!("cannot start {}: {e}", cmd.join(" ")))?;
+        c.args([
+            "sh",
+            "-c",
+            "for f in \"$1\" \"$2\"; do echo $$ > \"$f\" || exit 125; done; shift 2; exec \"$@\"",
+            "sh",
+        ])
+        .args(&procs)
+        .args(cmd)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2);
+        let child = c
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", cmd.join(" ")))?;
         let pid = child.id();
         // the child is detached on purpose: `lab down` ends it by its recorded PID
         drop(child);
-        let start = start_time(pid).ok_or_else(|| format!("{name} exited at once, see {}", log_path.display()))?;
+        let start = start_time(pid)
+            .ok_or_else(|| format!("{name} exited at once, see {}", log_path.display()))?;
         let pf = self.pid_file(name);
         fs::write(&pf, format!("{pid} {start}\n")).map_err(|e| format!("{}: {e}", pf.display()))?;
         Ok(pid)
@@ -125,7 +148,9 @@ impl Lab {
             kill_cgroup(n);
         }
         let t = Instant::now();
-        while names.iter().any(|n| !cgroup_pids(n).is_empty()) && t.elapsed() < Duration::from_secs(3) {
+        while names.iter().any(|n| !cgroup_pids(n).is_empty())
+            && t.elapsed() < Duration::from_secs(3)
+        {
             sleep(Duration::from_millis(50));
         }
         let mut errors = Vec::new();
@@ -135,7 +160,11 @@ impl Lab {
                 errors.push(e);
             }
         }
-        if errors.is_empty() { Ok(()) } else { Err(errors.join("\n")) }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("\n"))
+        }
     }
 }
 
@@ -158,11 +187,17 @@ pub fn alive(t: &Tracked) -> bool {
 }
 
 fn signal(pid: u32, sig: &str) {
-    let _ = Command::new("kill").args(["-s", sig, &pid.to_string()]).stderr(Stdio::null()).status();
+    let _ = Command::new("kill")
+        .args(["-s", sig, &pid.to_string()])
+        .stderr(Stdio::null())
+        .status();
 }
 
 fn cgroup_dirs(name: &str) -> Vec<PathBuf> {
-    CGROUP_ROOTS.iter().map(|r| Path::new(r).join(CGROUP_PARENT).join(name)).collect()
+    CGROUP_ROOTS
+        .iter()
+        .map(|r| Path::new(r).join(CGROUP_PARENT).join(name))
+        .collect()
 }
 
 fn create_cgroups(name: &str) -> Result<Vec<PathBuf>, String> {
@@ -241,7 +276,9 @@ fn remove_cgroups(name: &str) -> Result<(), String> {
 
 /// Mount points at or below `dir`, deepest first.
 pub fn mounts_under(dir: &Path) -> Vec<PathBuf> {
-    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else { return Vec::new() };
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
     let mut out: Vec<PathBuf> = info
         .lines()
         .filter_map(|l| l.split(' ').nth(4))
@@ -261,7 +298,9 @@ fn unescape_mount(s: &str) -> String {
     while i < b.len() {
         if b[i] == b'\\'
             && i + 3 < b.len()
-            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 4]).ok().and_then(|o| u8::from_str_radix(o, 8).ok())
+            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 4])
+                .ok()
+                .and_then(|o| u8::from_str_radix(o, 8).ok())
         {
             out.push(v);
             i += 4;
@@ -277,16 +316,28 @@ fn unescape_mount(s: &str) -> String {
 pub fn unmount_under(dir: &Path) -> Result<(), String> {
     let mut errors = Vec::new();
     for m in mounts_under(dir) {
-        let ok = Command::new("umount").arg(&m).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+        let ok = Command::new("umount")
+            .arg(&m)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
         if !ok {
             // still busy: detach it so teardown can go on; the kernel frees it when unused
-            let lazy = Command::new("umount").arg("-l").arg(&m).status().is_ok_and(|s| s.success());
+            let lazy = Command::new("umount")
+                .arg("-l")
+                .arg(&m)
+                .status()
+                .is_ok_and(|s| s.success());
             if !lazy {
                 errors.push(format!("cannot unmount {}", m.display()));
             }
         }
     }
-    if errors.is_empty() { Ok(()) } else { Err(errors.join("\n")) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("\n"))
+    }
 }
 
 /// Tears the whole lab down: processes, mounts, namespaces, cgroups, per-host state.
@@ -331,7 +382,11 @@ pub fn teardown(lab: &Lab, etc_netns: &Path) -> Result<(), String> {
     {
         errors.push(format!("{}: {e}", lab.hosts().display()));
     }
-    if errors.is_empty() { Ok(()) } else { Err(errors.join("\n")) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("\n"))
+    }
 }
 
 /// Memory (KiB, proportional set size: shared pages split between their users) of every
@@ -358,8 +413,16 @@ mod tests {
     fn start_time_identifies_this_process_and_not_a_recycled_pid() {
         let me = std::process::id();
         let start = start_time(me).unwrap();
-        assert!(alive(&Tracked { name: "t".into(), pid: me, start }));
-        assert!(!alive(&Tracked { name: "t".into(), pid: me, start: start + 1 }));
+        assert!(alive(&Tracked {
+            name: "t".into(),
+            pid: me,
+            start
+        }));
+        assert!(!alive(&Tracked {
+            name: "t".into(),
+            pid: me,
+            start: start + 1
+        }));
     }
 
     #[test]
@@ -372,10 +435,19 @@ mod tests {
     #[test]
     fn pid_files_round_trip_and_garbage_is_ignored() {
         let d = tempfile::tempdir().unwrap();
-        let lab = Lab { dir: d.path().to_path_buf() };
+        let lab = Lab {
+            dir: d.path().to_path_buf(),
+        };
         fs::create_dir_all(lab.run_dir()).unwrap();
         fs::write(lab.run_dir().join("a.pid"), "12 34\n").unwrap();
         fs::write(lab.run_dir().join("b.pid"), "junk").unwrap();
-        assert_eq!(lab.all_tracked(), vec![Tracked { name: "a".into(), pid: 12, start: 34 }]);
+        assert_eq!(
+            lab.all_tracked(),
+            vec![Tracked {
+                name: "a".into(),
+                pid: 12,
+                start: 34
+            }]
+        );
     }
 }

@@ -98,7 +98,10 @@ impl Topology {
     pub fn host(&self, name: &str) -> Result<&Host, String> {
         self.hosts.iter().find(|h| h.name == name).ok_or_else(|| {
             let names: Vec<&str> = self.hosts.iter().map(|h| h.name.as_str()).collect();
-            format!("no host '{name}' in the lab\nhint: hosts are {}", names.join(", "))
+            format!(
+                "no host '{name}' in the lab\nhint: hosts are {}",
+                names.join(", ")
+            )
         })
     }
 
@@ -109,8 +112,12 @@ impl Topology {
 
     /// The network the controller sits on (the LAN).
     pub fn controller_network(&self) -> Result<&Network, String> {
-        self.network_of(self.controller)
-            .ok_or_else(|| format!("lab.controller {} is in none of the networks", self.controller))
+        self.network_of(self.controller).ok_or_else(|| {
+            format!(
+                "lab.controller {} is in none of the networks",
+                self.controller
+            )
+        })
     }
 }
 
@@ -144,7 +151,12 @@ impl Inventory {
         let body = match body {
             Value::Null => return Ok(()),
             Value::Object(m) => m,
-            _ => return Err(format!("{}: group '{name}' must be a mapping", file.display())),
+            _ => {
+                return Err(format!(
+                    "{}: group '{name}' must be a mapping",
+                    file.display()
+                ));
+            }
         };
         if let Some(hosts) = body.get("hosts") {
             let hosts = as_map(hosts, file, &format!("{name}.hosts"))?;
@@ -152,9 +164,17 @@ impl Inventory {
                 let vars = match vars {
                     Value::Null => Map::new(),
                     Value::Object(m) => m.clone(),
-                    _ => return Err(format!("{}: host '{host}' must map to vars", file.display())),
+                    _ => {
+                        return Err(format!(
+                            "{}: host '{host}' must map to vars",
+                            file.display()
+                        ));
+                    }
                 };
-                self.group_hosts.entry(name.to_string()).or_default().insert(host.clone());
+                self.group_hosts
+                    .entry(name.to_string())
+                    .or_default()
+                    .insert(host.clone());
                 match self.hosts.iter_mut().find(|(h, _)| h == host) {
                     Some((_, existing)) => existing.extend(vars),
                     None => self.hosts.push((host.clone(), vars)),
@@ -164,7 +184,10 @@ impl Inventory {
         if let Some(children) = body.get("children") {
             let children = as_map(children, file, &format!("{name}.children"))?;
             for (child, child_body) in children {
-                self.children.entry(name.to_string()).or_default().insert(child.clone());
+                self.children
+                    .entry(name.to_string())
+                    .or_default()
+                    .insert(child.clone());
                 self.add_group(child, child_body, file)?;
             }
         }
@@ -178,8 +201,17 @@ impl Inventory {
         out
     }
 
-    fn walk(&self, group: &str, depth: usize, host: &str, out: &mut BTreeMap<String, usize>) -> bool {
-        let mut holds = self.group_hosts.get(group).is_some_and(|h| h.contains(host));
+    fn walk(
+        &self,
+        group: &str,
+        depth: usize,
+        host: &str,
+        out: &mut BTreeMap<String, usize>,
+    ) -> bool {
+        let mut holds = self
+            .group_hosts
+            .get(group)
+            .is_some_and(|h| h.contains(host));
         if let Some(children) = self.children.get(group) {
             for child in children {
                 holds |= self.walk(child, depth + 1, host, out);
@@ -209,7 +241,10 @@ pub fn load_group_vars(dir: &Path, group: &str) -> Result<Map<String, Value>, St
         let mut inner: Vec<PathBuf> = std::fs::read_dir(&sub)
             .map_err(|e| format!("{}: {e}", sub.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml")))
+            .filter(|p| {
+                p.is_file()
+                    && matches!(p.extension().and_then(|e| e.to_str()), Some("yml" | "yaml"))
+            })
             .collect();
         inner.sort();
         files.extend(inner);
@@ -226,12 +261,18 @@ pub fn load_group_vars(dir: &Path, group: &str) -> Result<Map<String, Value>, St
 }
 
 /// The variables of every host, with Ansible's precedence.
-pub fn host_vars(dir: &Path, inv: &Inventory) -> Result<BTreeMap<String, Map<String, Value>>, String> {
+pub fn host_vars(
+    dir: &Path,
+    inv: &Inventory,
+) -> Result<BTreeMap<String, Map<String, Value>>, String> {
     let mut cache: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     let mut out = BTreeMap::new();
     for (host, own) in &inv.hosts {
-        let mut groups: Vec<(usize, String)> =
-            inv.groups_of(host).into_iter().map(|(g, d)| (d, g)).collect();
+        let mut groups: Vec<(usize, String)> = inv
+            .groups_of(host)
+            .into_iter()
+            .map(|(g, d)| (d, g))
+            .collect();
         groups.sort();
         let mut vars = Map::new();
         for (_, group) in groups {
@@ -258,7 +299,11 @@ fn as_map<'a>(v: &'a Value, file: &Path, what: &str) -> Result<&'a Map<String, V
 fn get<'a>(vars: &'a Map<String, Value>, path: &str) -> Result<&'a Value, String> {
     let mut cur: Option<&Value> = None;
     for (i, key) in path.split('.').enumerate() {
-        cur = if i == 0 { vars.get(key) } else { cur.and_then(|c| c.get(key)) };
+        cur = if i == 0 {
+            vars.get(key)
+        } else {
+            cur.and_then(|c| c.get(key))
+        };
     }
     cur.ok_or_else(|| format!("variable '{path}' is not set"))
 }
@@ -273,26 +318,36 @@ fn get_str(vars: &Map<String, Value>, path: &str) -> Result<String, String> {
 
 fn get_ip(vars: &Map<String, Value>, path: &str) -> Result<Ipv4Addr, String> {
     let s = get_str(vars, path)?;
-    s.parse().map_err(|_| format!("variable '{path}': '{s}' is not an IPv4 address"))
+    s.parse()
+        .map_err(|_| format!("variable '{path}': '{s}' is not an IPv4 address"))
 }
 
 fn get_net(vars: &Map<String, Value>, path: &str) -> Result<Ipv4Net, String> {
     let s = get_str(vars, path)?;
-    let net: Ipv4Net = s.parse().map_err(|_| format!("variable '{path}': '{s}' is not an IPv4 network"))?;
+    let net: Ipv4Net = s
+        .parse()
+        .map_err(|_| format!("variable '{path}': '{s}' is not an IPv4 network"))?;
     Ok(net.trunc())
 }
 
 fn get_port(vars: &Map<String, Value>, path: &str) -> Result<u16, String> {
     let s = get_str(vars, path)?;
-    s.parse().map_err(|_| format!("variable '{path}': '{s}' is not a port number"))
+    s.parse()
+        .map_err(|_| format!("variable '{path}': '{s}' is not a port number"))
 }
 
-fn list<'a>(vars: &'a Map<String, Value>, path: &str) -> Result<Vec<&'a Map<String, Value>>, String> {
+fn list<'a>(
+    vars: &'a Map<String, Value>,
+    path: &str,
+) -> Result<Vec<&'a Map<String, Value>>, String> {
     match get(vars, path)? {
         Value::Array(items) => items
             .iter()
             .enumerate()
-            .map(|(i, v)| v.as_object().ok_or_else(|| format!("variable '{path}[{i}]' must be a mapping")))
+            .map(|(i, v)| {
+                v.as_object()
+                    .ok_or_else(|| format!("variable '{path}[{i}]' must be a mapping"))
+            })
             .collect(),
         _ => Err(format!("variable '{path}' must be a list")),
     }
@@ -309,7 +364,9 @@ fn parse_networks(all: &Map<String, Value>) -> Result<Vec<Network>, String> {
             .ok_or_else(|| format!("variable 'networks.{name}' must be a mapping"))?;
         // bridge names are `br-<name>` and must fit IFNAMSIZ
         if name.is_empty() || name.len() > 12 || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(format!("network name '{name}' must be 1-12 letters or digits"));
+            return Err(format!(
+                "network name '{name}' must be 1-12 letters or digits"
+            ));
         }
         let gateway = match body.get("gateway") {
             Some(_) => Some(get_ip(body, "gateway").map_err(|e| format!("networks.{name}: {e}"))?),
@@ -363,11 +420,16 @@ fn build_host(
                 .ok_or_else(|| format!("host_interfaces: unknown network '{network}'"))?;
             let addr = get_ip(nic, "address").map_err(|e| format!("host_interfaces: {e}"))?;
             if !net.net.contains(&addr) {
-                return Err(format!("host_interfaces: {addr} is not in network '{network}' ({})", net.net));
+                return Err(format!(
+                    "host_interfaces: {addr} is not in network '{network}' ({})",
+                    net.net
+                ));
             }
             let ifname = get_str(nic, "name").map_err(|e| format!("host_interfaces: {e}"))?;
             if ifname.is_empty() || ifname.len() > 15 || ifname.contains(['/', ' ']) {
-                return Err(format!("host_interfaces: '{ifname}' is not a valid interface name"));
+                return Err(format!(
+                    "host_interfaces: '{ifname}' is not a valid interface name"
+                ));
             }
             nics.push(Nic {
                 name: ifname,
@@ -376,7 +438,9 @@ fn build_host(
             });
         }
         if !is_own(address, &nics) {
-            return Err(format!("ansible_host {address} is not one of host_interfaces"));
+            return Err(format!(
+                "ansible_host {address} is not one of host_interfaces"
+            ));
         }
         // the interface holding ansible_host first: its network's gateway is the default route
         nics.sort_by_key(|n| n.address.addr() != address);
@@ -391,12 +455,22 @@ fn build_host(
     let mut routes = Vec::new();
     let primary = network_of(address)?;
     if nics.len() == 1 {
-        routes.extend(primary.routes.iter().filter(|r| !is_own(r.via, &nics)).cloned());
+        routes.extend(
+            primary
+                .routes
+                .iter()
+                .filter(|r| !is_own(r.via, &nics))
+                .cloned(),
+        );
     }
     if let Some(gw) = primary.gateway.filter(|gw| !is_own(*gw, &nics)) {
         routes.push(Route { to: None, via: gw });
     }
-    let profile = if groups.contains_key(FLATCAR_GROUP) { Profile::Flatcar } else { Profile::Debian };
+    let profile = if groups.contains_key(FLATCAR_GROUP) {
+        Profile::Flatcar
+    } else {
+        Profile::Debian
+    };
     Ok(Host {
         name: name.to_string(),
         index,
@@ -420,7 +494,10 @@ pub fn load(dir: &Path) -> Result<Topology, String> {
         if index > 250 {
             return Err("the lab holds at most 250 hosts".into());
         }
-        if name.is_empty() || name.len() > 63 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        if name.is_empty()
+            || name.len() > 63
+            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
             return Err(format!("host name '{name}' is not a valid hostname"));
         }
         let host_vars = vars.get(name).cloned().unwrap_or_default();
@@ -442,7 +519,9 @@ pub fn load(dir: &Path) -> Result<Topology, String> {
         for pf in list(&all, "wan_port_forwards").map_err(ctx)? {
             let proto = get_str(pf, "proto").map_err(ctx)?;
             if proto != "tcp" && proto != "udp" {
-                return Err(ctx(format!("wan_port_forwards: proto '{proto}' must be tcp or udp")));
+                return Err(ctx(format!(
+                    "wan_port_forwards: proto '{proto}' must be tcp or udp"
+                )));
             }
             port_forwards.push(PortForward {
                 proto,
@@ -480,9 +559,12 @@ pub fn load(dir: &Path) -> Result<Topology, String> {
 fn validate(topo: &Topology) -> Result<(), String> {
     let mut seen: BTreeMap<Ipv4Addr, String> = BTreeMap::new();
     let lan = topo.controller_network()?;
-    let router_lan = lan
-        .gateway
-        .ok_or_else(|| format!("network '{}' (the controller's) needs a gateway: the ISP router", lan.name))?;
+    let router_lan = lan.gateway.ok_or_else(|| {
+        format!(
+            "network '{}' (the controller's) needs a gateway: the ISP router",
+            lan.name
+        )
+    })?;
     let mut claim = |addr: Ipv4Addr, who: String| match seen.insert(addr, who.clone()) {
         Some(other) => Err(format!("address {addr} is used by both {other} and {who}")),
         None => Ok(()),
@@ -500,13 +582,19 @@ fn validate(topo: &Topology) -> Result<(), String> {
         (topo.wan.admin_laptop, "the admin laptop"),
     ] {
         if !topo.wan.net.contains(&addr) {
-            return Err(format!("lab.wan: {who} address {addr} is not in {}", topo.wan.net));
+            return Err(format!(
+                "lab.wan: {who} address {addr} is not in {}",
+                topo.wan.net
+            ));
         }
         claim(addr, who.into())?;
     }
     for n in &topo.networks {
         if n.net.contains(&topo.wan.net.network()) || topo.wan.net.contains(&n.net.network()) {
-            return Err(format!("lab.wan.cidr {} overlaps network '{}'", topo.wan.net, n.name));
+            return Err(format!(
+                "lab.wan.cidr {} overlaps network '{}'",
+                topo.wan.net, n.name
+            ));
         }
     }
     Ok(())
@@ -517,7 +605,10 @@ mod tests {
     use super::*;
 
     fn repo_inventory(name: &str) -> PathBuf {
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("inventory").join(name)
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join("inventory")
+            .join(name)
     }
 
     #[test]
@@ -529,18 +620,36 @@ mod tests {
         assert_eq!(kvm.profile, Profile::Debian);
         assert_eq!(kvm.nics[0].name, "enp3s0f0");
         assert_eq!(kvm.nics[0].address.to_string(), "192.168.0.40/24");
-        assert_eq!(kvm.routes, vec![Route { to: None, via: "192.168.0.1".parse().unwrap() }]);
+        assert_eq!(
+            kvm.routes,
+            vec![Route {
+                to: None,
+                via: "192.168.0.1".parse().unwrap()
+            }]
+        );
         let m1 = t.host("master1").unwrap();
         assert_eq!(m1.profile, Profile::Flatcar);
         assert_eq!(m1.user, "core");
-        assert_eq!(m1.routes, vec![Route { to: None, via: "10.17.4.1".parse().unwrap() }]);
+        assert_eq!(
+            m1.routes,
+            vec![Route {
+                to: None,
+                via: "10.17.4.1".parse().unwrap()
+            }]
+        );
         let lb = t.host("loadbalancer1").unwrap();
         assert_eq!(lb.user, "admin");
         assert_eq!(lb.profile, Profile::Debian);
         // LAN machines reach the VM networks through the KVM host, the rest through the router
         assert_eq!(lb.routes.len(), 3);
         assert_eq!(lb.routes[0].via.to_string(), "192.168.0.40");
-        assert_eq!(lb.routes[2], Route { to: None, via: "192.168.0.1".parse().unwrap() });
+        assert_eq!(
+            lb.routes[2],
+            Route {
+                to: None,
+                via: "192.168.0.1".parse().unwrap()
+            }
+        );
         assert_eq!(t.host("postgresql1").unwrap().nics[0].network, "infra");
         assert_eq!(t.controller.to_string(), "192.168.0.2");
         assert_eq!(t.controller_network().unwrap().name, "lan");
@@ -550,17 +659,31 @@ mod tests {
     #[test]
     fn staging_and_production_have_the_same_hosts_groups_and_vars() {
         let (s_dir, p_dir) = (repo_inventory("staging"), repo_inventory("production"));
-        let (s, p) = (Inventory::load(&s_dir).unwrap(), Inventory::load(&p_dir).unwrap());
+        let (s, p) = (
+            Inventory::load(&s_dir).unwrap(),
+            Inventory::load(&p_dir).unwrap(),
+        );
         assert_eq!(s, p);
-        let (sv, pv) = (host_vars(&s_dir, &s).unwrap(), host_vars(&p_dir, &p).unwrap());
+        let (sv, pv) = (
+            host_vars(&s_dir, &s).unwrap(),
+            host_vars(&p_dir, &p).unwrap(),
+        );
         // only these variables may differ, and only in the lab's all/90-lab.yml
-        let lab_only = ["fmc_lab_netns", "lab", "ansible_ssh_private_key_file", "ansible_ssh_common_args"];
+        let lab_only = [
+            "fmc_lab_netns",
+            "lab",
+            "ansible_ssh_private_key_file",
+            "ansible_ssh_common_args",
+        ];
         let lab_file = load_group_vars(&s_dir, "all").unwrap();
         for (host, s_vars) in &sv {
             let p_vars = &pv[host];
             for (k, v) in s_vars {
                 if p_vars.get(k) != Some(v) {
-                    assert!(lab_only.contains(&k.as_str()), "{host}: staging differs on '{k}'");
+                    assert!(
+                        lab_only.contains(&k.as_str()),
+                        "{host}: staging differs on '{k}'"
+                    );
                     assert!(lab_file.contains_key(k));
                 }
             }
@@ -589,8 +712,16 @@ mod tests {
             "group_vars/all/90-lab.yml",
             "lab:\n  controller: 192.168.0.2\n  repo_port: 8080\n  wan: {cidr: 203.0.113.0/24, router: 203.0.113.1, internet_client: 203.0.113.10, admin_laptop: 203.0.113.20}\n",
         );
-        write(d.path(), "group_vars/child.yml", "ansible_user: fromchild\n");
-        write(d.path(), "group_vars/parent.yml", "ansible_user: fromparent\n");
+        write(
+            d.path(),
+            "group_vars/child.yml",
+            "ansible_user: fromchild\n",
+        );
+        write(
+            d.path(),
+            "group_vars/parent.yml",
+            "ansible_user: fromparent\n",
+        );
         d
     }
 
@@ -608,12 +739,23 @@ mod tests {
     fn errors_name_the_host_and_the_problem() {
         let d = fixture("all:\n  hosts:\n    a: {ansible_host: 10.9.9.9}\n");
         let e = load(d.path()).unwrap_err();
-        assert!(e.contains("host 'a'") && e.contains("10.9.9.9 is in none of the networks"), "{e}");
+        assert!(
+            e.contains("host 'a'") && e.contains("10.9.9.9 is in none of the networks"),
+            "{e}"
+        );
         let d = fixture("all:\n  hosts:\n    a: {ansible_host: 192.168.0.2}\n");
         let e = load(d.path()).unwrap_err();
         assert!(e.contains("used by both a and the lab controller"), "{e}");
         let d = fixture("all:\n  hosts:\n    a: {ansible_host: not-an-ip}\n");
-        assert!(load(d.path()).unwrap_err().contains("'not-an-ip' is not an IPv4 address"));
-        assert!(load(&d.path().join("missing")).unwrap_err().contains("hosts.yml"));
+        assert!(
+            load(d.path())
+                .unwrap_err()
+                .contains("'not-an-ip' is not an IPv4 address")
+        );
+        assert!(
+            load(&d.path().join("missing"))
+                .unwrap_err()
+                .contains("hosts.yml")
+        );
     }
 }
