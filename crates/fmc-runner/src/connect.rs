@@ -19,6 +19,10 @@ pub(crate) struct Endpoint {
     pub user: Option<String>,
     pub key: Option<PathBuf>,
     pub jump: Option<String>,
+    /// `-o UserKnownHostsFile=` from the SSH args.
+    pub known_hosts: Option<PathBuf>,
+    /// `-o StrictHostKeyChecking=` from the SSH args (`yes`, `accept-new`, `no`/`off`).
+    pub strict: Option<String>,
 }
 
 fn str_var(vars: &Map, key: &str) -> Option<String> {
@@ -61,7 +65,22 @@ impl Endpoint {
                     .ok_or_else(|| format!("ansible_port must be a port number, got {v}"))?,
             ),
         };
-        let jump = str_var(vars, "ansible_ssh_common_args").and_then(|a| proxy_jump_from_args(&a));
+        let args = [
+            str_var(vars, "ansible_ssh_common_args"),
+            str_var(vars, "ansible_ssh_extra_args"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ");
+        let jump = proxy_jump_from_args(&args);
+        let known_hosts = ssh_option(&args, "UserKnownHostsFile").map(|p| expand_home(&p));
+        let strict = ssh_option(&args, "StrictHostKeyChecking").map(|s| s.to_ascii_lowercase());
+        if let Some(s) = &strict {
+            if !matches!(s.as_str(), "yes" | "no" | "off" | "accept-new" | "ask") {
+                return Err(format!("StrictHostKeyChecking '{s}' is not supported (yes, accept-new, no)"));
+            }
+        }
         Ok(Endpoint {
             local,
             alias: alias.to_string(),
@@ -74,6 +93,8 @@ impl Endpoint {
                 .or_else(|| str_var(vars, "ansible_private_key_file"))
                 .map(|p| expand_home(&p)),
             jump,
+            known_hosts,
+            strict,
         })
     }
 
@@ -87,8 +108,36 @@ impl Endpoint {
             user: None,
             key: None,
             jump: None,
+            known_hosts: None,
+            strict: None,
         }
     }
+}
+
+/// The value of `-o Name=value` (or `-oName=value`, `-o Name value`) in SSH args.
+fn ssh_option(args: &str, name: &str) -> Option<String> {
+    let words: Vec<&str> = args.split_whitespace().collect();
+    let mut i = 0;
+    while i < words.len() {
+        let w = words[i];
+        let opt = if w == "-o" {
+            i += 1;
+            words.get(i).copied()
+        } else {
+            w.strip_prefix("-o")
+        };
+        if let Some(opt) = opt {
+            let (k, v) = match opt.split_once('=') {
+                Some((k, v)) => (k, Some(v.to_string())),
+                None => (opt, words.get(i + 1).map(|s| s.to_string())),
+            };
+            if k.eq_ignore_ascii_case(name) {
+                return v.map(|v| v.trim_matches(['"', '\'']).to_string());
+            }
+        }
+        i += 1;
+    }
+    None
 }
 
 /// `-o ProxyJump=x` or `-J x` inside `ansible_ssh_common_args`.
@@ -149,6 +198,12 @@ impl Connections {
                     identity_files: ep.key.iter().cloned().collect(),
                     key_passphrase: None,
                     proxy_jump: ep.jump.clone(),
+                    known_hosts: ep.known_hosts.clone(),
+                    host_key_policy: ep.strict.as_deref().map(|s| match s {
+                        "no" | "off" => fmc_ssh::HostKeyPolicy::Off,
+                        "accept-new" => fmc_ssh::HostKeyPolicy::AcceptNew,
+                        _ => fmc_ssh::HostKeyPolicy::Strict,
+                    }),
                 };
                 self.client
                     .connect(&target)
@@ -203,12 +258,14 @@ mod tests {
     #[test]
     fn endpoint_from_vars() {
         let v = json!({"ansible_host": "10.0.0.1", "ansible_port": "2222", "ansible_user": "core",
-            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o ProxyJump=admin@bastion"});
+            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o ProxyJump=admin@bastion -o UserKnownHostsFile=/dev/null"});
         let ep = Endpoint::from_vars("m1", v.as_object().unwrap(), None).unwrap();
         assert_eq!(ep.host.as_deref(), Some("10.0.0.1"));
         assert_eq!(ep.port, Some(2222));
         assert_eq!(ep.user.as_deref(), Some("core"));
         assert_eq!(ep.jump.as_deref(), Some("admin@bastion"));
+        assert_eq!(ep.strict.as_deref(), Some("no"));
+        assert_eq!(ep.known_hosts, Some(PathBuf::from("/dev/null")));
         assert!(!ep.local);
         let bad = json!({"ansible_port": "ssh"});
         assert!(Endpoint::from_vars("x", bad.as_object().unwrap(), None).is_err());

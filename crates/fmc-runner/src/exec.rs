@@ -122,6 +122,7 @@ impl Run<'_> {
             "ansible_ssh_private_key_file",
             "ansible_private_key_file",
             "ansible_ssh_common_args",
+            "ansible_ssh_extra_args",
             "ansible_become",
             "ansible_become_user",
             "ansible_become_method",

@@ -1084,6 +1084,14 @@ impl<'a> Run<'a> {
         v.push("magic", Arc::new(magic));
         v.push("extra vars", self.hostvars.extra.clone());
         v.set_hostvars(Arc::new(self.hostvars.clone()));
+        // lookup('file'|'template') search the role, then the playbook directory
+        // (each with its files/ or templates/ first).
+        let mut paths = Vec::with_capacity(2);
+        if let Some(r) = role {
+            paths.push(r.path.clone());
+        }
+        paths.push(self.playbook_dir.clone());
+        v.set_search_paths(paths);
         v
     }
 }

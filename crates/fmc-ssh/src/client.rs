@@ -42,6 +42,8 @@ struct Inner {
     opts: SshOptions,
     config: Option<SshConfig>,
     known_hosts: Arc<KnownHosts>,
+    /// Per-host known_hosts files (`UserKnownHostsFile`), one reader/appender each.
+    other_known_hosts: Mutex<HashMap<PathBuf, Arc<KnownHosts>>>,
     /// Decrypted keys by path; the lock also makes concurrent connects decrypt a
     /// key once (bcrypt-pbkdf costs ~200 ms).
     keys: AsyncMutex<HashMap<PathBuf, Arc<PrivateKey>>>,
@@ -80,6 +82,7 @@ impl SshClient {
                 opts,
                 config,
                 known_hosts: Arc::new(known_hosts),
+                other_known_hosts: Mutex::new(HashMap::new()),
                 keys: AsyncMutex::new(HashMap::new()),
                 bastions: AsyncMutex::new(HashMap::new()),
                 warned_off: Arc::new(AtomicBool::new(false)),
@@ -102,34 +105,74 @@ impl SshClient {
     pub async fn connect(&self, target: &SshTarget) -> Result<Arc<dyn Connection>, TransportError> {
         let route = config::resolve(self.inner.config.as_ref(), target)?;
         let passphrase = target.key_passphrase.clone();
-        let session = self.inner.open(&route, passphrase.as_ref()).await?;
+        let host_keys = self.inner.host_keys(target);
+        let session = self
+            .inner
+            .open(&route, passphrase.as_ref(), &host_keys)
+            .await?;
         let t = &route.target;
         Ok(Arc::new(SshConnection {
             inner: self.inner.clone(),
             description: format!("ssh {}", t.label()),
             route,
             passphrase,
+            host_keys,
             session: RwLock::new(session),
             channels: Semaphore::new(self.inner.opts.max_channels.max(1)),
         }))
     }
 }
 
+/// How one connection verifies host keys.
+#[derive(Clone)]
+struct HostKeys {
+    known_hosts: Arc<KnownHosts>,
+    policy: HostKeyPolicy,
+}
+
 impl Inner {
+    /// The target's own known_hosts file and policy, else the run's.
+    fn host_keys(&self, target: &SshTarget) -> HostKeys {
+        let known_hosts = match &target.known_hosts {
+            None => self.known_hosts.clone(),
+            Some(path) => {
+                let mut files = self
+                    .other_known_hosts
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                files
+                    .entry(path.clone())
+                    .or_insert_with(|| {
+                        Arc::new(KnownHosts::new(
+                            path.clone(),
+                            vec![PathBuf::from(SYSTEM_KNOWN_HOSTS)],
+                        ))
+                    })
+                    .clone()
+            }
+        };
+        HostKeys {
+            known_hosts,
+            policy: target.host_key_policy.unwrap_or(self.opts.host_key_policy),
+        }
+    }
+
     /// Connects through the route's jump hosts (reusing live bastion sessions).
     async fn open(
         &self,
         route: &Route,
         passphrase: Option<&Secret<String>>,
+        host_keys: &HostKeys,
     ) -> Result<Arc<Session>, TransportError> {
         let mut via: Option<Arc<Session>> = None;
         let mut chain = String::new();
         for hop in &route.jumps {
             chain.push_str(&hop.label());
             chain.push('>');
-            via = Some(self.bastion(&chain, hop, via, passphrase).await?);
+            via = Some(self.bastion(&chain, hop, via, passphrase, host_keys).await?);
         }
-        self.establish(&route.target, via, passphrase).await
+        self.establish(&route.target, via, passphrase, host_keys)
+            .await
     }
 
     async fn bastion(
@@ -138,6 +181,7 @@ impl Inner {
         hop: &Endpoint,
         via: Option<Arc<Session>>,
         passphrase: Option<&Secret<String>>,
+        host_keys: &HostKeys,
     ) -> Result<Arc<Session>, TransportError> {
         let mut bastions = self.bastions.lock().await;
         if let Some(session) = bastions.get(chain)
@@ -145,17 +189,17 @@ impl Inner {
         {
             return Ok(session.clone());
         }
-        let session = self.establish(hop, via, passphrase).await?;
+        let session = self.establish(hop, via, passphrase, host_keys).await?;
         bastions.insert(chain.to_string(), session.clone());
         Ok(session)
     }
 
-    fn client_config(&self, endpoint: &Endpoint) -> Arc<client::Config> {
+    fn client_config(&self, endpoint: &Endpoint, host_keys: &HostKeys) -> Arc<client::Config> {
         let mut preferred = russh::Preferred::DEFAULT.clone();
-        if self.opts.host_key_policy != HostKeyPolicy::Off {
+        if host_keys.policy != HostKeyPolicy::Off {
             // Ask for a key type known_hosts already has, as OpenSSH does, so a
             // host known by its RSA key is not reported as "unknown ed25519".
-            let known = self
+            let known = host_keys
                 .known_hosts
                 .known_algorithms(&endpoint.host, endpoint.port);
             let mut order = preferred.key.to_vec();
@@ -179,19 +223,20 @@ impl Inner {
         endpoint: &Endpoint,
         via: Option<Arc<Session>>,
         passphrase: Option<&Secret<String>>,
+        host_keys: &HostKeys,
     ) -> Result<Arc<Session>, TransportError> {
         let label = format!("ssh {}", endpoint.label());
         let rejection = Arc::new(Mutex::new(None));
         let verifier = Verifier {
-            known_hosts: self.known_hosts.clone(),
-            policy: self.opts.host_key_policy,
+            known_hosts: host_keys.known_hosts.clone(),
+            policy: host_keys.policy,
             host: endpoint.host.clone(),
             port: endpoint.port,
             label: label.clone(),
             rejection: rejection.clone(),
             warned_off: self.warned_off.clone(),
         };
-        let config = self.client_config(endpoint);
+        let config = self.client_config(endpoint, host_keys);
         let unreachable = |why: String| TransportError::Unreachable(format!("{label}: {why}"));
         let handshake = async {
             let result = match &via {
@@ -507,6 +552,7 @@ struct SshConnection {
     inner: Arc<Inner>,
     route: Route,
     passphrase: Option<Secret<String>>,
+    host_keys: HostKeys,
     session: RwLock<Arc<Session>>,
     channels: Semaphore,
     description: String,
@@ -614,7 +660,7 @@ impl SshConnection {
     async fn reopen(&self) -> Result<(), TransportError> {
         let fresh = self
             .inner
-            .open(&self.route, self.passphrase.as_ref())
+            .open(&self.route, self.passphrase.as_ref(), &self.host_keys)
             .await?;
         let old = {
             let mut session = self

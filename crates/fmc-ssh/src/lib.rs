@@ -87,6 +87,12 @@ pub struct SshTarget {
     /// `[user@]host[:port]` (comma-separated for a chain), each host resolved
     /// through ssh_config; default ssh_config `ProxyJump`.
     pub proxy_jump: Option<String>,
+    /// This host's known_hosts file instead of [`SshOptions::known_hosts`]
+    /// (`-o UserKnownHostsFile=` in `ansible_ssh_common_args`).
+    pub known_hosts: Option<PathBuf>,
+    /// This host's policy instead of [`SshOptions::host_key_policy`]
+    /// (`-o StrictHostKeyChecking=` in `ansible_ssh_common_args`).
+    pub host_key_policy: Option<HostKeyPolicy>,
 }
 
 fn home_dir() -> Option<PathBuf> {

@@ -238,7 +238,8 @@ pub fn markdown(ctx: &Context, cells: &[Cell]) -> String {
          ## Reproduce\n\n```sh\n{}\n```\n\n\
          `cargo xtask bench --quick` runs N = 1 and 10 only; `--hosts 1,10,50`, `--reps K`, \
          `--tools fmc,ansible,pyinfra`, `--keep` (keep hosts, keys and generated files under \
-         `target/bench`), `--timeout SECS` (per run), `--port-base P` adjust it. Run it as root: it \
+         `target/bench`), `--timeout SECS` (per run), `--budget SECS` (per tool and cell), \
+         `--port-base P` adjust it; `cargo xtask bench` alone is the full run. Run it as root: it \
          installs what it needs (openssh-server, time, python3-venv, a virtualenv with ansible-core \
          and pyinfra from PyPI, a release build of fmc-run) and creates the login `fmcbench`. \
          Per-run logs stay in `target/bench/logs`.\n\n",
@@ -284,8 +285,8 @@ pub fn markdown(ctx: &Context, cells: &[Cell]) -> String {
         let _ = writeln!(s, "{l}");
     }
     s.push_str(
-        "\nWhere a target is missed, the gap above is the measured factor; see the notes below for what \
-         dominates.\n\n## Notes\n\n",
+        "\nWhere a target is missed, the gap above is the measured factor; the analysis at the end says \
+         what dominates.\n\n## Notes\n\n",
     );
     s
 }

@@ -23,6 +23,7 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "systemd-sysv",
     "dbus",
     "openssh-server",
+    "tzdata",
     "sudo",
     "passwd",
     "iproute2",

@@ -1,6 +1,7 @@
 //! The staging lab (`cargo xtask lab ...`), driven by `inventory/staging`; see `lab/README.md`.
 
 mod container;
+mod demo;
 mod image;
 mod net;
 mod repo;
@@ -90,10 +91,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
     }
 }
 
-/// `cargo xtask demo` (not part of this task yet).
-pub fn demo(_args: &[String]) -> Result<(), String> {
-    Err("demo: not implemented yet".into())
-}
+pub use demo::demo;
 
 /// Runs a command, returns its stdout; the error names the command and shows its stderr.
 pub(crate) fn run(cmd: &mut Command) -> Result<String, String> {

@@ -1,0 +1,129 @@
+//! `cargo xtask demo`: the README's main command. Builds fmc-run, brings the staging
+//! lab up, converges `playbooks/site.yaml` on it, re-runs it to prove nothing changes,
+//! then runs the read-only `playbooks/health.yaml` and prints a health table.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+
+use super::net::{self, Netns};
+use super::{Ctx, require_root, up};
+
+/// One fmc-run inside the lab namespace; returns (exit code, stdout).
+fn fmc_run(ctx: &Ctx, args: &[&str], capture: bool) -> Result<(i32, String), String> {
+    let bin = ctx.repo_root.join("target/release/fmc-run");
+    let mut cmd = net::exec_in(&Netns::lab(), &bin.display().to_string());
+    cmd.args(["-i", "inventory/staging"])
+        .args(args)
+        .current_dir(&ctx.repo_root)
+        .env("FMC_LAB_NETNS", net::LAB_NS)
+        .stdin(Stdio::null());
+    if capture {
+        let out = cmd
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!("cannot run fmc-run: {e}"))?;
+        Ok((
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        ))
+    } else {
+        let status = cmd
+            .status()
+            .map_err(|e| format!("cannot run fmc-run: {e}"))?;
+        Ok((status.code().unwrap_or(-1), String::new()))
+    }
+}
+
+fn recap(stdout: &str) -> serde_json::Map<String, serde_json::Value> {
+    stdout
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .and_then(|v| v.get("hosts").and_then(|h| h.as_object().cloned()))
+        .unwrap_or_default()
+}
+
+pub fn demo(_args: &[String]) -> Result<(), String> {
+    require_root()?;
+    let ctx = Ctx::new();
+    println!("==> building fmc-run (release)");
+    crate::util::run(
+        Command::new("cargo")
+            .args(["build", "--release", "-p", "fmc-cli"])
+            .current_dir(&ctx.repo_root),
+    )?;
+    println!("==> bringing the staging lab up");
+    up(&ctx)?;
+
+    println!("==> converging playbooks/site.yaml on the staging lab");
+    let (code, _) = fmc_run(&ctx, &["playbooks/site.yaml"], false)?;
+    if code != 0 {
+        return Err(format!("fmc-run exited {code}: the lab did not converge"));
+    }
+
+    println!("==> second run: must change nothing");
+    let (code, out) = fmc_run(&ctx, &["playbooks/site.yaml", "--output", "json"], true)?;
+    let second = recap(&out);
+    let changed: u64 = second
+        .values()
+        .map(|h| h["changed"].as_u64().unwrap_or(0))
+        .sum();
+
+    println!("==> health checks (playbooks/health.yaml)");
+    let (_, health) = fmc_run(&ctx, &["playbooks/health.yaml", "--output", "json"], true)?;
+    let mut checks: Vec<String> = vec![];
+    let mut table: BTreeMap<String, BTreeMap<String, bool>> = BTreeMap::new();
+    for line in health.lines() {
+        let Ok(e) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if e["event"] != "host_result" {
+            continue;
+        }
+        let (Some(host), Some(task)) = (e["host"].as_str(), e["task"].as_str()) else {
+            continue;
+        };
+        let Some(check) = task.strip_prefix("health: ") else {
+            continue;
+        };
+        if !checks.iter().any(|c| c == check) {
+            checks.push(check.to_string());
+        }
+        table
+            .entry(host.to_string())
+            .or_default()
+            .insert(check.to_string(), e["status"] == "ok");
+    }
+
+    let width = table.keys().map(String::len).max().unwrap_or(4).max(4);
+    print!("\n{:<width$}  {:<14}", "host", "rerun changed");
+    for c in &checks {
+        print!("  {c:<11}");
+    }
+    println!();
+    let mut all_ok = code == 0 && changed == 0;
+    for (host, row) in &table {
+        let rerun = second
+            .get(host)
+            .map(|h| h["changed"].as_u64().unwrap_or(0))
+            .unwrap_or(0);
+        print!("{host:<width$}  {:<14}", rerun);
+        for c in &checks {
+            let ok = row.get(c).copied().unwrap_or(false);
+            all_ok &= ok;
+            print!("  {:<11}", if ok { "ok" } else { "FAILED" });
+        }
+        println!();
+    }
+    println!(
+        "\n{} hosts; second run changed {changed} tasks; {} health checks",
+        table.len(),
+        if all_ok { "all" } else { "NOT all" }
+    );
+    println!("the lab is still up: `cargo xtask lab ssh HOST`, `cargo xtask lab down` to remove it");
+    if all_ok {
+        Ok(())
+    } else {
+        Err("the staging lab is not healthy (see the table above)".into())
+    }
+}
