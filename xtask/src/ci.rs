@@ -3,7 +3,10 @@
 //! 1. installs the Debian packages the tests need (real sshd and sudo for the
 //!    end-to-end tests) when they are missing;
 //! 2. checks formatting and clippy;
-//! 3. runs every test of the workspace.
+//! 3. runs every test of the workspace;
+//! 4. runs the staging-lab suite: builds the lab images (cached in `.lab/`), brings
+//!    the lab up, converges `playbooks/site.yaml`, re-runs it asserting nothing
+//!    changes, runs the health checks, and tears the lab down (also on failure).
 
 use std::process::Command;
 
@@ -14,6 +17,7 @@ const TEST_PACKAGES: &[&str] = &["openssh-server", "openssh-client", "sudo"];
 
 pub fn main(args: &[String]) -> Result<(), String> {
     let quick = args.iter().any(|a| a == "--no-lint");
+    let lab = !args.iter().any(|a| a == "--no-lab");
     step("installing test dependencies");
     ensure_packages(TEST_PACKAGES)?;
     if !quick {
@@ -31,6 +35,13 @@ pub fn main(args: &[String]) -> Result<(), String> {
     }
     step("cargo test");
     run(Command::new("cargo").args(["test", "--workspace", "--no-fail-fast"]))?;
+    if lab {
+        step("staging lab suite (cargo xtask demo, then lab down)");
+        let result = crate::lab::demo(&[]);
+        let down = crate::lab::main(&["down".to_string()]);
+        result?;
+        down?;
+    }
     Ok(())
 }
 

@@ -417,7 +417,8 @@ impl Run<'_> {
         } else {
             let status = if any_failed {
                 HostStatus::Failed
-            } else if all_skipped && !items.is_empty() {
+            } else if all_skipped {
+                // Every item skipped, or no items at all (Ansible: "skipping: no items").
                 HostStatus::Skipped
             } else if any_changed {
                 HostStatus::Changed
