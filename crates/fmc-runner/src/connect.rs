@@ -78,7 +78,9 @@ impl Endpoint {
         let strict = ssh_option(&args, "StrictHostKeyChecking").map(|s| s.to_ascii_lowercase());
         if let Some(s) = &strict {
             if !matches!(s.as_str(), "yes" | "no" | "off" | "accept-new" | "ask") {
-                return Err(format!("StrictHostKeyChecking '{s}' is not supported (yes, accept-new, no)"));
+                return Err(format!(
+                    "StrictHostKeyChecking '{s}' is not supported (yes, accept-new, no)"
+                ));
             }
         }
         Ok(Endpoint {

@@ -169,7 +169,10 @@ impl Inner {
         for hop in &route.jumps {
             chain.push_str(&hop.label());
             chain.push('>');
-            via = Some(self.bastion(&chain, hop, via, passphrase, host_keys).await?);
+            via = Some(
+                self.bastion(&chain, hop, via, passphrase, host_keys)
+                    .await?,
+            );
         }
         self.establish(&route.target, via, passphrase, host_keys)
             .await

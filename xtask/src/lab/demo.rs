@@ -120,7 +120,9 @@ pub fn demo(_args: &[String]) -> Result<(), String> {
         table.len(),
         if all_ok { "all" } else { "NOT all" }
     );
-    println!("the lab is still up: `cargo xtask lab ssh HOST`, `cargo xtask lab down` to remove it");
+    println!(
+        "the lab is still up: `cargo xtask lab ssh HOST`, `cargo xtask lab down` to remove it"
+    );
     if all_ok {
         Ok(())
     } else {
