@@ -76,12 +76,12 @@ impl Endpoint {
         let jump = proxy_jump_from_args(&args);
         let known_hosts = ssh_option(&args, "UserKnownHostsFile").map(|p| expand_home(&p));
         let strict = ssh_option(&args, "StrictHostKeyChecking").map(|s| s.to_ascii_lowercase());
-        if let Some(s) = &strict {
-            if !matches!(s.as_str(), "yes" | "no" | "off" | "accept-new" | "ask") {
-                return Err(format!(
-                    "StrictHostKeyChecking '{s}' is not supported (yes, accept-new, no)"
-                ));
-            }
+        if let Some(s) = &strict
+            && !matches!(s.as_str(), "yes" | "no" | "off" | "accept-new" | "ask")
+        {
+            return Err(format!(
+                "StrictHostKeyChecking '{s}' is not supported (yes, accept-new, no)"
+            ));
         }
         Ok(Endpoint {
             local,
