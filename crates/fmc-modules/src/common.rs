@@ -168,6 +168,9 @@ pub fn probe_file(path: &str, opts: ProbeOptions) -> String {
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| ".".into());
     let follow = if opts.follow { "-L" } else { "" };
+    // Few processes per probe: every fork on the host costs more than the SSH round
+    // trip. A small file's content is sent whole and its checksums are computed on the
+    // controller; a large file's checksum is computed on the host.
     let mut s = format!(
         "(p={q}; L={follow}\n\
          if [ -L \"$p\" ] && [ -z \"$L\" ]; then k=link\n\
@@ -178,23 +181,34 @@ pub fn probe_file(path: &str, opts: ProbeOptions) -> String {
          else k=absent; fi\n\
          echo \"fmc-file $k\"\n\
          if [ -d {qp} ]; then echo 'parent 1'; else echo 'parent 0'; fi\n\
-         echo \"umask $(umask)\"\n\
+         printf 'umask '; umask\n\
          [ $k = absent ] && exit 0\n\
-         stat $L -c 'stat %a %u %g %s %Y %U %G' -- \"$p\" || echo 'statfailed'\n\
-         if [ $k = link ]; then printf 'link %s\\n' \"$(readlink -- \"$p\" | base64 -w0)\"; fi\n",
+         s=$(stat $L -c 'stat %a %u %g %s %Y %U %G' -- \"$p\") || s=statfailed\n\
+         echo \"$s\"\n\
+         if [ $k = link ]; then printf 'link %s\\n' \"$(readlink -- \"$p\" | base64 -w0)\"; fi\n\
+         [ $k = file ] || exit 0\n\
+         set -- $s\n",
         qp = quote(&parent),
     );
-    if let Some(c) = opts.checksum {
-        s.push_str(&format!(
-            "if [ $k = file ]; then if h=$({tool} < \"$p\" 2>/dev/null); then echo \"{key} ${{h%% *}}\"; else echo unreadable; fi; fi\n",
+    let checksum = opts.checksum.map(|c| {
+        format!(
+            "if h=$({tool} < \"$p\" 2>/dev/null); then echo \"{key} ${{h%% *}}\"; else echo unreadable; fi",
             tool = c.tool(),
             key = c.key()
-        ));
-    }
-    if let Some(limit) = opts.content_limit {
-        s.push_str(&format!(
-            "if [ $k = file ] && [ \"$(stat $L -c %s -- \"$p\")\" -le {limit} ]; then c=$(base64 -w0 < \"$p\" 2>/dev/null) && printf 'content %s\\n' \"$c\"; fi\n"
-        ));
+        )
+    });
+    match (opts.content_limit, checksum) {
+        (Some(limit), checksum) => s.push_str(&format!(
+            "if [ \"${{5:-0}}\" -le {limit} ]; then\n\
+             if c=$(base64 -w0 < \"$p\" 2>/dev/null); then printf 'content %s\\n' \"$c\"; else echo unreadable; fi\n\
+             else {}\nfi\n",
+            checksum.unwrap_or_else(|| ":".into())
+        )),
+        (None, Some(checksum)) => {
+            s.push_str(&checksum);
+            s.push('\n');
+        }
+        (None, None) => {}
     }
     s.push_str(")\n");
     s
@@ -252,6 +266,13 @@ pub fn parse_files(stdout: &[u8]) -> Result<Vec<RemoteFile>, ModuleError> {
             "unreadable" => f.unreadable = true,
             "content" => f.content = Some(B64.decode(rest.trim()).map_err(|_| bad("content"))?),
             _ => {}
+        }
+    }
+    // Small files come with their content instead of a checksum.
+    for f in &mut out {
+        if let Some(c) = &f.content {
+            f.sha256.get_or_insert_with(|| sha256_hex(c));
+            f.sha1.get_or_insert_with(|| sha1_hex(c));
         }
     }
     Ok(out)

@@ -122,7 +122,7 @@ fn parse_args(args: &[String], workspace: &Path) -> Result<Options, String> {
         o.timeout = Duration::from_secs(if o.quick { 90 } else { 120 });
     }
     if o.budget.is_zero() {
-        o.budget = Duration::from_secs(if o.quick { 15 } else { 30 });
+        o.budget = Duration::from_secs(if o.quick { 15 } else { 20 });
     }
     o.sizes.sort_unstable();
     o.sizes.dedup();

@@ -255,7 +255,8 @@ pub fn markdown(ctx: &Context, cells: &[Cell]) -> String {
     }
     let _ = writeln!(
         s,
-        "- load average at start: {}; at end: {}",
+        "- load average at start: {}; at end: {} (the end value also counts the bench's own host \
+         processes: at N = 200 every probe is a process on this machine)",
         ctx.load_start, ctx.load_end
     );
     let _ = writeln!(
