@@ -642,3 +642,78 @@ fn flush_handlers_runs_notified_handlers_mid_play() {
     assert_eq!(r.code, 0, "{}", r.stdout);
     assert_eq!(read(&fleet.hosts[0].root.join("log")), "handler\ntask\n");
 }
+
+#[test]
+fn encrypted_key_and_fetch_beside_the_playbook() {
+    if !sshd::can_run() {
+        return;
+    }
+    let fleet = Fleet::start(1);
+    let h = &fleet.hosts[0];
+    // A passphrase-protected key, also authorized on the host.
+    let key = fleet.path().join("enc_ed25519");
+    let out = Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "correct horse",
+            "-C",
+            "enc",
+            "-f",
+        ])
+        .arg(&key)
+        .output()
+        .expect("ssh-keygen");
+    assert!(out.status.success());
+    let authorized = fleet.path().join("authorized_keys");
+    let mut auth = read(&authorized);
+    auth.push_str(&read(&key.with_extension("pub")));
+    std::fs::write(&authorized, auth).expect("authorized_keys");
+    std::fs::write(fleet.path().join("passphrase"), "correct horse\n").expect("passphrase");
+    let inv = fleet.path().join("enc.yml");
+    std::fs::write(
+        &inv,
+        format!(
+            "all:\n  hosts:\n    h1:\n      ansible_host: 127.0.0.1\n      ansible_port: {}\n      ansible_user: {}\n      root: {}\n",
+            h.port,
+            sshd::USER,
+            h.root.display()
+        ),
+    )
+    .expect("inventory");
+    std::fs::write(h.root.join("report.txt"), "from the host\n").expect("write");
+    let pb = write_playbook(
+        &fleet,
+        "fetch.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - fetch: {src: \"{{ root }}/report.txt\", dest: got/, flat: true}\n",
+    );
+    let key_s = key.display().to_string();
+    let inv_s = inv.display().to_string();
+    let args = [
+        "-i",
+        inv_s.as_str(),
+        pb.as_str(),
+        "--private-key",
+        key_s.as_str(),
+        "--output",
+        "json",
+    ];
+    let r = fmc(&fleet, &args);
+    assert_eq!(
+        r.code, 3,
+        "an encrypted key without its passphrase must not connect"
+    );
+    let mut with = args.to_vec();
+    let pf = fleet.path().join("passphrase").display().to_string();
+    with.extend(["--key-passphrase-file", pf.as_str()]);
+    let r = fmc(&fleet, &with);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    // A relative fetch dest is relative to the playbook's directory.
+    assert_eq!(
+        read(&fleet.path().join("got/report.txt")),
+        "from the host\n"
+    );
+    assert!(!r.stdout.contains("correct horse"));
+}

@@ -107,6 +107,14 @@ pub struct Cli {
     #[arg(long = "private-key", value_name = "FILE")]
     pub private_key: Option<PathBuf>,
 
+    /// Passphrase for encrypted private keys, read from this file.
+    #[arg(long = "key-passphrase-file", value_name = "FILE")]
+    pub key_passphrase_file: Option<PathBuf>,
+
+    /// Ask for the passphrase of encrypted private keys (ssh-agent is the usual way).
+    #[arg(long = "ask-key-passphrase")]
+    pub ask_key_passphrase: bool,
+
     /// Host key verification.
     #[arg(
         long = "host-key-checking",

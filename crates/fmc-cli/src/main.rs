@@ -241,6 +241,16 @@ async fn run(cli: Cli) -> Result<u8, InputError> {
         None
     };
 
+    let key_passphrase = if let Some(f) = &cli.key_passphrase_file {
+        Some(read_secret_file(f)?)
+    } else if cli.ask_key_passphrase {
+        let p = rpassword::prompt_password("Private key passphrase: ")
+            .map_err(|e| InputError(format!("reading the key passphrase: {e}")))?;
+        Some(Secret::new(p))
+    } else {
+        None
+    };
+
     let ssh = fmc_ssh::SshOptions {
         host_key_policy: match cli.host_key_checking {
             HostKeyChecking::Strict => fmc_ssh::HostKeyPolicy::Strict,
@@ -272,6 +282,9 @@ async fn run(cli: Cli) -> Result<u8, InputError> {
     if let Some(p) = &become_password {
         secrets.push(p.expose().clone());
     }
+    if let Some(p) = &key_passphrase {
+        secrets.push(p.expose().clone());
+    }
     let opts = fmc_runner::RunOptions {
         check: cli.check,
         diff: cli.diff,
@@ -281,6 +294,7 @@ async fn run(cli: Cli) -> Result<u8, InputError> {
         start_at_task: cli.start_at_task.clone(),
         extra_vars: extra,
         become_password,
+        key_passphrase,
         ssh,
         verbosity: cli.verbose,
         secrets,

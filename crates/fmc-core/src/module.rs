@@ -206,6 +206,11 @@ pub trait ControllerFiles: Send + Sync {
     fn read(&self, path: &Path) -> Result<Vec<u8>, String>;
     /// Renders a template file with the task's variables.
     fn render(&self, path: &Path) -> Result<String, String>;
+    /// The directory relative controller paths are taken from (the playbook's
+    /// directory, as in Ansible); `None` means the current directory.
+    fn base_dir(&self) -> Option<&Path> {
+        None
+    }
 }
 
 /// Everything a module may look at besides its parameters.

@@ -167,13 +167,18 @@ type Slot = Arc<OnceCell<Result<Arc<dyn Connection>, String>>>;
 /// the rest of the run (Ansible marks the host unreachable).
 pub(crate) struct Connections {
     client: fmc_ssh::SshClient,
+    key_passphrase: Option<Secret<String>>,
     slots: Mutex<HashMap<Endpoint, Slot>>,
 }
 
 impl Connections {
-    pub fn new(opts: &fmc_ssh::SshOptions) -> Result<Self, String> {
+    pub fn new(
+        opts: &fmc_ssh::SshOptions,
+        key_passphrase: Option<Secret<String>>,
+    ) -> Result<Self, String> {
         Ok(Connections {
             client: fmc_ssh::SshClient::new(opts.clone()).map_err(|e| e.to_string())?,
+            key_passphrase,
             slots: Mutex::new(HashMap::new()),
         })
     }
@@ -198,7 +203,7 @@ impl Connections {
                     port: ep.port,
                     user: ep.user.clone(),
                     identity_files: ep.key.iter().cloned().collect(),
-                    key_passphrase: None,
+                    key_passphrase: self.key_passphrase.clone(),
                     proxy_jump: ep.jump.clone(),
                     known_hosts: ep.known_hosts.clone(),
                     host_key_policy: ep.strict.as_deref().map(|s| match s {

@@ -58,6 +58,10 @@ impl ControllerFiles for TaskFiles<'_> {
         std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
     }
 
+    fn base_dir(&self) -> Option<&Path> {
+        Some(self.playbook_dir)
+    }
+
     fn render(&self, path: &Path) -> Result<String, String> {
         let mut vars = self.vars.clone();
         let mut paths = self.search_dirs(true);

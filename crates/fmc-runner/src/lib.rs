@@ -58,6 +58,8 @@ pub struct RunOptions {
     pub extra_vars: Map,
     /// `--ask-become-pass`.
     pub become_password: Option<Secret<String>>,
+    /// Passphrase for encrypted private keys (`--key-passphrase-file`).
+    pub key_passphrase: Option<Secret<String>>,
     pub ssh: fmc_ssh::SshOptions,
     /// `-v` count: from 1 on, every result carries its registered fields.
     pub verbosity: u8,

@@ -8,8 +8,9 @@
 //! `finish` returns the bytes as [`Outcome::controller_writes`] after checking their
 //! sha1 against the probed one (`validate_checksum`).
 //!
-//! A relative `dest` is relative to the controller's current directory (Ansible: the
-//! playbook directory); `~/` is expanded with `$HOME`.
+//! A relative `dest` is relative to the playbook directory
+//! ([`fmc_core::ControllerFiles::base_dir`], the current directory when there is none),
+//! as in Ansible; `~/` is expanded with `$HOME`.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -112,7 +113,15 @@ impl ModuleFactory for Factory {
 
 impl Fetch {
     /// Where the file goes on the controller for `host`.
-    fn local_dest(&self, host: &str) -> Result<PathBuf, String> {
+    fn local_dest(&self, host: &str, base: Option<&Path>) -> Result<PathBuf, String> {
+        let p = self.local_dest_as_given(host)?;
+        Ok(match base {
+            Some(b) if p.is_relative() => b.join(p),
+            _ => p,
+        })
+    }
+
+    fn local_dest_as_given(&self, host: &str) -> Result<PathBuf, String> {
         let dest = match self.dest.strip_prefix('~') {
             Some(rest) if rest.is_empty() || rest.starts_with('/') => {
                 let home = std::env::var("HOME").map_err(|_| {
@@ -154,7 +163,7 @@ impl PreparedModule for Fetch {
     fn plan(&self, ctx: &ModuleCtx<'_>, probe: Option<&ExecOutput>) -> Result<Plan, ModuleError> {
         let f = parse_file(probe)?;
         let src = &self.src;
-        let dest = match self.local_dest(ctx.host) {
+        let dest = match self.local_dest(ctx.host, ctx.files.base_dir()) {
             Ok(d) => d,
             Err(e) => return Ok(Plan::fail(e)),
         };
