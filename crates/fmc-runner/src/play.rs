@@ -161,7 +161,8 @@ impl<'a> Run<'a> {
             defaults: layer(opts.default_vars.clone()),
             extra: layer(opts.extra_vars.clone()),
         };
-        let conns = Connections::new(&opts.ssh, opts.key_passphrase.clone()).map_err(RunError::Input)?;
+        let conns =
+            Connections::new(&opts.ssh, opts.key_passphrase.clone()).map_err(RunError::Input)?;
         Ok(Run {
             pb,
             inv,
