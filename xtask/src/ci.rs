@@ -6,7 +6,9 @@
 //! 3. runs every test of the workspace;
 //! 4. runs the staging-lab suite: builds the lab images (cached in `.lab/`), brings
 //!    the lab up, converges `playbooks/site.yaml`, re-runs it asserting nothing
-//!    changes, runs the health checks, and tears the lab down (also on failure).
+//!    changes, runs the health checks, converges `tests/lab/modules.yaml` twice
+//!    (system modules against real systemd hosts), and tears the lab down (also on
+//!    failure).
 
 use std::process::Command;
 
@@ -37,7 +39,10 @@ pub fn main(args: &[String]) -> Result<(), String> {
     run(Command::new("cargo").args(["test", "--workspace", "--no-fail-fast"]))?;
     if lab {
         step("staging lab suite (cargo xtask demo, then lab down)");
-        let result = crate::lab::demo(&[]);
+        let result = crate::lab::demo(&[]).and_then(|()| {
+            step("staging lab suite: system modules on real systemd hosts");
+            crate::lab::module_suite()
+        });
         let down = crate::lab::main(&["down".to_string()]);
         result?;
         down?;

@@ -247,17 +247,21 @@ impl Reporter {
                     None => format!("[{host}]"),
                 };
                 let item_s = item.map(|i| format!(" => (item={i})")).unwrap_or_default();
+                // The result's fields, with the message first when there is one.
                 let body = |r: &Option<fmc_core::Value>, msg: &Option<String>| -> String {
-                    match (r, msg) {
-                        (Some(v), _) if v.as_object().is_some_and(|m| !m.is_empty()) => {
-                            serde_json::to_string_pretty(v).unwrap_or_default()
-                        }
-                        (_, Some(m)) => {
-                            serde_json::to_string_pretty(&serde_json::json!({ "msg": m }))
-                                .unwrap_or_default()
-                        }
-                        _ => String::new(),
+                    let mut shown = serde_json::Map::new();
+                    if let Some(m) = msg {
+                        shown.insert("msg".into(), m.clone().into());
                     }
+                    if let Some(fmc_core::Value::Object(fields)) = r {
+                        for (k, v) in fields {
+                            shown.entry(k.clone()).or_insert_with(|| v.clone());
+                        }
+                    }
+                    if shown.is_empty() {
+                        return String::new();
+                    }
+                    serde_json::to_string_pretty(&shown).unwrap_or_default()
                 };
                 let timing = if self.verbose >= 2 {
                     format!(" ({:.3}s)", duration_ms as f64 / 1000.0)

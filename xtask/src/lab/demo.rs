@@ -129,3 +129,31 @@ pub fn demo(_args: &[String]) -> Result<(), String> {
         Err("the staging lab is not healthy (see the table above)".into())
     }
 }
+
+/// The CI lab suite's module checks: `tests/lab/modules.yaml` (systemd units, sysctl,
+/// users, fstab, packages, facts on real systemd hosts, Debian and Flatcar profile)
+/// converges, and a second run changes nothing. The lab must be up.
+pub fn module_suite() -> Result<(), String> {
+    let ctx = Ctx::new();
+    let pb = "tests/lab/modules.yaml";
+    let (code, out) = fmc_run(&ctx, &[pb, "--output", "json"], true)?;
+    if code != 0 {
+        return Err(format!("{pb}: fmc-run exited {code}"));
+    }
+    let (code, out2) = fmc_run(&ctx, &[pb, "--output", "json"], true)?;
+    let changed: u64 = recap(&out2)
+        .values()
+        .map(|h| h["changed"].as_u64().unwrap_or(0))
+        .sum();
+    if code != 0 || changed != 0 {
+        return Err(format!(
+            "{pb}: second run exited {code} with {changed} changes (must be 0 and 0)\n{}",
+            out2.lines().last().unwrap_or_default()
+        ));
+    }
+    println!(
+        "{pb}: converged ({} hosts), second run changed nothing",
+        recap(&out).len()
+    );
+    Ok(())
+}

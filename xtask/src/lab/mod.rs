@@ -91,7 +91,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
     }
 }
 
-pub use demo::demo;
+pub use demo::{demo, module_suite};
 
 /// Runs a command, returns its stdout; the error names the command and shows its stderr.
 pub(crate) fn run(cmd: &mut Command) -> Result<String, String> {
