@@ -228,6 +228,9 @@ fn parameter_errors() {
     }
 }
 
+/// TEST DOUBLE: a `firewall-cmd` stand-in that only answers queries. It checks that
+/// the probe script runs under `sh` and is parsed; firewalld itself (D-Bus + systemd)
+/// is not run by this test. The module is not proven against real firewalld yet.
 #[test]
 fn probe_runs_under_sh_against_a_stub_firewall_cmd() {
     use std::os::unix::fs::PermissionsExt;
