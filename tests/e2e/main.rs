@@ -717,3 +717,31 @@ fn encrypted_key_and_fetch_beside_the_playbook() {
     );
     assert!(!r.stdout.contains("correct horse"));
 }
+
+#[test]
+fn with_fileglob_loops_over_controller_files() {
+    if !sshd::can_run() {
+        return;
+    }
+    let fleet = Fleet::start(1);
+    let inv = fleet.inventory("");
+    let files = fleet.path().join("files");
+    std::fs::create_dir_all(&files).expect("mkdir");
+    for (name, body) in [("a.conf", "A\n"), ("b.conf", "B\n"), ("c.txt", "C\n")] {
+        std::fs::write(files.join(name), body).expect("write");
+    }
+    let pb = write_playbook(
+        &fleet,
+        "glob.yml",
+        "- hosts: web\n  gather_facts: false\n  tasks:\n    - copy: {src: \"{{ item }}\", dest: \"{{ root }}/{{ item | basename }}\"}\n      with_fileglob: \"*.conf\"\n",
+    );
+    let r = fmc(
+        &fleet,
+        &["-i", inv.to_str().expect("utf8"), &pb, "--output", "json"],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let root = &fleet.hosts[0].root;
+    assert_eq!(read(&root.join("a.conf")), "A\n");
+    assert_eq!(read(&root.join("b.conf")), "B\n");
+    assert!(!root.join("c.txt").exists());
+}

@@ -19,9 +19,10 @@ pub fn run(cmd: &mut Command) -> Result<(), String> {
     }
 }
 
-fn describe(cmd: &Command) -> String {
+/// The command line for messages (program and its first six arguments).
+pub fn describe(cmd: &Command) -> String {
     let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args() {
+    for a in cmd.get_args().take(6) {
         s.push(' ');
         s.push_str(&a.to_string_lossy());
     }

@@ -314,7 +314,7 @@ impl Run<'_> {
                 Ok(false) => {
                     let r = ActionResult::skipped("Conditional result was False");
                     self.finish_host(host, &title, None, &r, start, false, no_log);
-                    let reg = self.register(task, host, &r, None);
+                    let reg = self.register(task, host, &r);
                     return outcome(&r, false, reg);
                 }
                 Err((expr, e)) => {
@@ -341,7 +341,7 @@ impl Run<'_> {
                 .await;
             let ignored = ignorable(&r, ignore_errors, ignore_unreachable);
             self.finish_host(host, &title, None, &r, start, ignored, no_log);
-            let reg = self.register(task, host, &r, None);
+            let reg = self.register(task, host, &r);
             let mut o = outcome(&r, ignored, reg);
             o.end_host = r.result.get("_fmc_end_host").is_some();
             return o;
@@ -438,17 +438,11 @@ impl Run<'_> {
         };
         let ignored = ignorable(&agg, ignore_errors, ignore_unreachable);
         host.bump(|c| count(c, agg.status, ignored));
-        let reg = self.register(task, host, &agg, None);
+        let reg = self.register(task, host, &agg);
         outcome(&agg, ignored, reg)
     }
 
-    fn register(
-        &self,
-        task: &Task,
-        host: &HostCtx,
-        r: &ActionResult,
-        _delegate: Option<&str>,
-    ) -> Option<Value> {
+    fn register(&self, task: &Task, host: &HostCtx, r: &ActionResult) -> Option<Value> {
         let name = task.register.as_ref()?;
         let v = Value::Object(r.registered());
         host.set_runtime(name, v.clone());
@@ -1034,48 +1028,17 @@ fn item_label(item: &Value) -> String {
     }
 }
 
+/// Regular files matching a glob pattern (`with_fileglob`), as strings.
 fn glob_paths(pattern: &str) -> Vec<String> {
-    // A small glob: only the last path component may hold wildcards.
-    let p = std::path::Path::new(pattern);
-    let (Some(dir), Some(name)) = (p.parent(), p.file_name().and_then(|n| n.to_str())) else {
-        return vec![];
-    };
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return vec![];
-    };
-    rd.filter_map(Result::ok)
-        .filter(|e| e.path().is_file())
-        .filter_map(|e| {
-            let n = e.file_name().to_string_lossy().into_owned();
-            wildcard(name, &n).then(|| e.path().display().to_string())
+    glob::glob(pattern)
+        .map(|paths| {
+            paths
+                .filter_map(Result::ok)
+                .filter(|p| p.is_file())
+                .map(|p| p.display().to_string())
+                .collect()
         })
-        .collect()
-}
-
-/// `*` and `?` matching.
-pub(crate) fn wildcard(pat: &str, s: &str) -> bool {
-    let (p, s): (Vec<char>, Vec<char>) = (pat.chars().collect(), s.chars().collect());
-    let (mut pi, mut si, mut star, mut mark) = (0, 0, None, 0);
-    while si < s.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == s[si]) {
-            pi += 1;
-            si += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = si;
-            pi += 1;
-        } else if let Some(st) = star {
-            pi = st + 1;
-            mark += 1;
-            si = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
+        .unwrap_or_default()
 }
 
 /// Reboots through `conn` and waits until the host is back with a new boot id.
@@ -1129,18 +1092,5 @@ async fn reboot(
             }
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::wildcard;
-
-    #[test]
-    fn wildcards() {
-        assert!(wildcard("*.conf", "a.conf"));
-        assert!(!wildcard("*.conf", "a.conf.bak"));
-        assert!(wildcard("web?", "web1"));
-        assert!(wildcard("*", ""));
     }
 }

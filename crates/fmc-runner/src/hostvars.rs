@@ -81,6 +81,15 @@ impl HostCtx {
         vars.insert("ansible_facts".into(), Value::Object(af));
     }
 
+    /// `meta: clear_facts`.
+    pub fn clear_facts(&self) {
+        *self.facts.write().unwrap_or_else(PoisonError::into_inner) = None;
+        *self
+            .facts_vars
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(Map::new());
+    }
+
     pub fn facts(&self) -> Option<Facts> {
         self.facts
             .read()

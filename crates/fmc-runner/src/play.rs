@@ -782,11 +782,7 @@ impl<'a> Run<'a> {
             }
             "clear_facts" => {
                 for i in passing {
-                    *batch.hosts[i]
-                        .facts
-                        .write()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
-                    batch.hosts[i].set_facts_vars_empty();
+                    batch.hosts[i].clear_facts();
                 }
             }
             "noop" | "reset_connection" | "refresh_inventory" => {}
@@ -1094,15 +1090,6 @@ impl<'a> Run<'a> {
         paths.push(self.playbook_dir.clone());
         v.set_search_paths(paths);
         v
-    }
-}
-
-impl HostCtx {
-    fn set_facts_vars_empty(&self) {
-        *self
-            .facts_vars
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(Map::new());
     }
 }
 

@@ -149,14 +149,7 @@ pub(crate) fn run_logged(cmd: &mut Command, log: &Path) -> Result<(), String> {
     }
 }
 
-fn describe(cmd: &Command) -> String {
-    let mut s = cmd.get_program().to_string_lossy().into_owned();
-    for a in cmd.get_args().take(6) {
-        s.push(' ');
-        s.push_str(&a.to_string_lossy());
-    }
-    s
-}
+use crate::util::describe;
 
 fn require_root() -> Result<(), String> {
     let status =
