@@ -34,6 +34,34 @@ fn fmc_run(ctx: &Ctx, args: &[&str], capture: bool) -> Result<(i32, String), Str
     }
 }
 
+/// The failed, unreachable and (unexpectedly) changed results of a JSON event stream,
+/// one per line, so a red lab suite says what went wrong.
+fn failures(stdout: &str) -> String {
+    let mut shown = String::new();
+    for line in stdout.lines() {
+        let Ok(e) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if e["event"] != "host_result"
+            || !matches!(e["status"].as_str(), Some("failed" | "unreachable"))
+        {
+            continue;
+        }
+        shown.push_str(&format!(
+            "\n  {} [{}] {}: {}",
+            e["status"].as_str().unwrap_or_default(),
+            e["host"].as_str().unwrap_or_default(),
+            e["task"].as_str().unwrap_or_default(),
+            match (e["msg"].as_str(), e.get("result")) {
+                (Some(m), _) => m.to_string(),
+                (None, Some(r)) => r.to_string(),
+                (None, None) => String::new(),
+            }
+        ));
+    }
+    shown
+}
+
 fn recap(stdout: &str) -> serde_json::Map<String, serde_json::Value> {
     stdout
         .lines()
@@ -138,7 +166,7 @@ pub fn module_suite() -> Result<(), String> {
     let pb = "tests/lab/modules.yaml";
     let (code, out) = fmc_run(&ctx, &[pb, "--output", "json"], true)?;
     if code != 0 {
-        return Err(format!("{pb}: fmc-run exited {code}"));
+        return Err(format!("{pb}: fmc-run exited {code}{}", failures(&out)));
     }
     let (code, out2) = fmc_run(&ctx, &[pb, "--output", "json"], true)?;
     let changed: u64 = recap(&out2)
@@ -147,7 +175,8 @@ pub fn module_suite() -> Result<(), String> {
         .sum();
     if code != 0 || changed != 0 {
         return Err(format!(
-            "{pb}: second run exited {code} with {changed} changes (must be 0 and 0)\n{}",
+            "{pb}: second run exited {code} with {changed} changes (must be 0 and 0){}\n{}",
+            failures(&out2),
             out2.lines().last().unwrap_or_default()
         ));
     }
