@@ -7,8 +7,9 @@
 //! 4. runs the staging-lab suite: builds the lab images (cached in `.lab/`), brings
 //!    the lab up, converges `playbooks/site.yaml`, re-runs it asserting nothing
 //!    changes, runs the health checks, converges `tests/lab/modules.yaml` twice
-//!    (system modules against real systemd hosts), and tears the lab down (also on
-//!    failure).
+//!    (system modules against real systemd hosts), runs the role checks
+//!    (`cargo xtask lab test`: VIP failover, exposure, time, NFS, DDNS, PostgreSQL,
+//!    drift), and tears the lab down (also on failure).
 
 use std::process::Command;
 
@@ -41,7 +42,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
         step("staging lab suite (cargo xtask demo, then lab down)");
         let result = crate::lab::demo(&[]).and_then(|()| {
             step("staging lab suite: system modules on real systemd hosts");
-            crate::lab::module_suite()
+            crate::lab::module_suite()?;
+            step("staging lab suite: role checks (cargo xtask lab test)");
+            crate::lab::role_checks()
         });
         let down = crate::lab::main(&["down".to_string()]);
         result?;

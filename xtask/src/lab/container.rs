@@ -187,7 +187,7 @@ pub fn recorded_image(lab: &Lab, host: &Host) -> Option<PathBuf> {
 }
 
 /// Boots the container of `host` in the background and records its PID.
-pub fn start(lab: &Lab, host: &Host, img: &Image) -> Result<u32, String> {
+pub fn start(lab: &Lab, topo: &Topology, host: &Host, img: &Image) -> Result<u32, String> {
     if let Some(t) = lab.tracked(&host.name)
         && state::alive(&t)
     {
@@ -234,6 +234,22 @@ pub fn start(lab: &Lab, host: &Host, img: &Image) -> Result<u32, String> {
     ];
     if host.profile == Profile::Flatcar {
         args.push(&usr);
+    }
+    // nfs-ganesha's VFS backend needs file handles: an ext4 directory of this machine (not
+    // the overlay) and the handle syscalls nspawn's seccomp filter blocks by default
+    let export_dir = d.dir.join("nfs-export");
+    let export_bind = format!(
+        "--bind={}:{}",
+        export_dir.display(),
+        topo.ganesha_export_root
+    );
+    if topo.ganesha_hosts.contains(&host.name) {
+        fs::create_dir_all(&export_dir)
+            .map_err(|e| format!("{}: {e}", export_dir.display()))?;
+        args.extend([
+            "--system-call-filter=open_by_handle_at name_to_handle_at",
+            &export_bind,
+        ]);
     }
     // /proc/sys/net is per network namespace: writable so the host can forward and set sysctls
     lab.spawn(

@@ -8,11 +8,19 @@ use std::process::{Command, Stdio};
 use super::net::{self, Netns};
 use super::{Ctx, require_root, up};
 
+/// Arguments every fmc-run on the lab gets: the staging secrets are vault-encrypted with
+/// a lab-only password kept beside them (see inventory/README.md).
+pub const FMC_RUN_LAB_ARGS: &[&str] = &[
+    "--vault-password-file",
+    "inventory/staging/vault-password",
+];
+
 /// One fmc-run inside the lab namespace; returns (exit code, stdout).
 fn fmc_run(ctx: &Ctx, args: &[&str], capture: bool) -> Result<(i32, String), String> {
     let bin = ctx.repo_root.join("target/release/fmc-run");
     let mut cmd = net::exec_in(&Netns::lab(), &bin.display().to_string());
     cmd.args(["-i", "inventory/staging"])
+        .args(FMC_RUN_LAB_ARGS)
         .args(args)
         .current_dir(&ctx.repo_root)
         .env("FMC_LAB_NETNS", net::LAB_NS)
@@ -137,9 +145,14 @@ pub fn demo(_args: &[String]) -> Result<(), String> {
             .unwrap_or(0);
         print!("{host:<width$}  {:<14}", rerun);
         for c in &checks {
-            let ok = row.get(c).copied().unwrap_or(false);
-            all_ok &= ok;
-            print!("  {:<11}", if ok { "ok" } else { "FAILED" });
+            // "-": the check does not apply to this host
+            let shown = match row.get(c) {
+                Some(true) => "ok",
+                Some(false) => "FAILED",
+                None => "-",
+            };
+            all_ok &= shown != "FAILED";
+            print!("  {shown:<11}");
         }
         println!();
     }

@@ -15,7 +15,7 @@ use super::{run, run_logged};
 
 const SUITE: &str = "bookworm";
 /// Bump when the post-processing below changes.
-const RECIPE_VERSION: &str = "4";
+const RECIPE_VERSION: &str = "5";
 
 /// What every lab host has: systemd, sshd, sudo and the basic network tools.
 const DEBIAN_PACKAGES: &[&str] = &[
@@ -68,6 +68,11 @@ const FLATCAR_TOOLS: &[&str] = &[
     "systemd-timesyncd",
 ];
 
+/// Lab-only additions to the Flatcar profile, not in Flatcar's image: this machine's kernel
+/// has no NFS server, so the storage node serves NFS with nfs-ganesha (userspace; disabled
+/// in the image, the `nfs_server` role enables it). See lab/README.md, "Doubles".
+const FLATCAR_LAB_ONLY: &[&str] = &["nfs-ganesha", "nfs-ganesha-vfs"];
+
 /// The `os-release` of the Flatcar profile. VARIANT says what it really is.
 const FLATCAR_OS_RELEASE: &str = r#"NAME="Flatcar Container Linux by Kinvolk"
 ID=flatcar
@@ -108,6 +113,7 @@ fn packages(profile: Profile) -> Vec<&'static str> {
     let mut p = DEBIAN_PACKAGES.to_vec();
     if profile == Profile::Flatcar {
         p.extend_from_slice(FLATCAR_TOOLS);
+        p.extend_from_slice(FLATCAR_LAB_ONLY);
     }
     p
 }
@@ -364,6 +370,8 @@ fn flatcar(root: &Path, users: &[String]) -> Result<(), String> {
         root.join("etc/systemd/system/run-rpc_pipefs.mount"),
     )
     .map_err(|e| format!("{}: {e}", root.display()))?;
+    // installed for the storage node, started only where the nfs_server role enables it
+    chroot(root, &["systemctl", "disable", "nfs-ganesha.service"])?;
     // no Python (some Debian tools depend on it; Flatcar ships them without it)
     let installed = chroot(
         root,

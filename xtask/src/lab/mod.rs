@@ -6,6 +6,7 @@ mod image;
 mod net;
 mod repo;
 mod state;
+mod suite;
 mod topology;
 
 use std::fs;
@@ -29,7 +30,9 @@ const USAGE: &str = "usage: cargo xtask lab <command>
                   run CMD inside the lab (default: the controller's namespace, on the LAN)
   stop HOST       power a host off (keeps its disk)
   start HOST      boot a stopped host
-  reset HOST      power off, wipe the disk back to the image, boot";
+  reset HOST      power off, wipe the disk back to the image, boot
+  test [--list] [CHECK...]
+                  run the role checks against a converged lab (all when none named)";
 
 /// Host packages the lab needs on this machine.
 const HOST_PACKAGES: &[&str] = &[
@@ -82,6 +85,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
         ["stop", host] => stop(&ctx, host),
         ["start", host] => start(&ctx, host),
         ["reset", host] => reset(&ctx, host),
+        ["test", rest @ ..] => suite::main(rest),
         ["__wait-ssh", secs, addrs @ ..] => wait_ssh_inside(secs, addrs),
         ["help" | "-h" | "--help"] => {
             println!("{USAGE}");
@@ -92,6 +96,11 @@ pub fn main(args: &[String]) -> Result<(), String> {
 }
 
 pub use demo::{demo, module_suite};
+
+/// The role checks of CI (`cargo xtask lab test`).
+pub fn role_checks() -> Result<(), String> {
+    suite::main(&[])
+}
 
 /// Runs a command, returns its stdout; the error names the command and shows its stderr.
 pub(crate) fn run(cmd: &mut Command) -> Result<String, String> {
@@ -289,7 +298,7 @@ fn start_lab(ctx: &Ctx, topo: &Topology, images: &[image::Image], key: &str) -> 
     );
     let t = Instant::now();
     for h in &topo.hosts {
-        container::start(&ctx.lab, h, container::image_for(images, h)?)?;
+        container::start(&ctx.lab, topo, h, container::image_for(images, h)?)?;
     }
     wait_ssh(
         topo,
@@ -622,7 +631,7 @@ fn start(ctx: &Ctx, name: &str) -> Result<(), String> {
     let topo = ctx.topology()?;
     let host = topo.host(name)?;
     let t = Instant::now();
-    container::start(&ctx.lab, host, &find_image(ctx, &topo, host)?)?;
+    container::start(&ctx.lab, &topo, host, &find_image(ctx, &topo, host)?)?;
     wait_ssh(&topo, &[host], Duration::from_secs(60))?;
     eprintln!("lab: {name} answers SSH after {}", secs(t));
     Ok(())
@@ -643,7 +652,7 @@ fn reset(ctx: &Ctx, name: &str) -> Result<(), String> {
         container::known_hosts(&ctx.lab, &topo)?,
     )
     .map_err(|e| format!("{}: {e}", ctx.lab.known_hosts().display()))?;
-    container::start(&ctx.lab, host, &img)?;
+    container::start(&ctx.lab, &topo, host, &img)?;
     wait_ssh(&topo, &[host], Duration::from_secs(60))?;
     eprintln!(
         "lab: {name} reset to its image and answers SSH after {}",

@@ -91,6 +91,11 @@ pub struct Topology {
     pub port_forwards: Vec<PortForward>,
     pub dns_servers: Vec<Ipv4Addr>,
     pub domain: String,
+    /// Hosts that serve NFS with nfs-ganesha in the lab (`lab.ganesha.hosts`), and the
+    /// directory they export below (`lab.ganesha.export_root`): it is bound from an ext4
+    /// directory of this machine, because ganesha cannot export from an overlay.
+    pub ganesha_hosts: Vec<String>,
+    pub ganesha_export_root: String,
 }
 
 impl Topology {
@@ -542,7 +547,30 @@ pub fn load(dir: &Path) -> Result<Topology, String> {
             .collect::<Result<Vec<Ipv4Addr>, String>>()?,
         _ => Vec::new(),
     };
+    let (ganesha_hosts, ganesha_export_root) = match all.get("lab").and_then(|l| l.get("ganesha")) {
+        Some(_) => {
+            let hosts = match get(&all, "lab.ganesha.hosts").map_err(ctx)? {
+                Value::Array(items) => items
+                    .iter()
+                    .map(|v| {
+                        v.as_str()
+                            .map(str::to_string)
+                            .ok_or_else(|| ctx(format!("lab.ganesha.hosts: '{v}' is not a host name")))
+                    })
+                    .collect::<Result<Vec<String>, String>>()?,
+                other => return Err(ctx(format!("lab.ganesha.hosts must be a list, not {other}"))),
+            };
+            let root = get_str(&all, "lab.ganesha.export_root").map_err(ctx)?;
+            if !root.starts_with('/') || root.contains([',', ':']) {
+                return Err(ctx(format!("lab.ganesha.export_root '{root}' must be an absolute path without ',' or ':'")));
+            }
+            (hosts, root)
+        }
+        None => (Vec::new(), String::new()),
+    };
     let topo = Topology {
+        ganesha_hosts,
+        ganesha_export_root,
         hosts,
         controller: get_ip(&all, "lab.controller").map_err(ctx)?,
         repo_port: get_port(&all, "lab.repo_port").map_err(ctx)?,
