@@ -4,6 +4,7 @@
 //! checks exit codes, the JSON event stream and the files on the hosts.
 
 mod sshd;
+mod vault_cli;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -9,6 +9,7 @@ mod config;
 mod extra_vars;
 mod list;
 mod report;
+mod vault_pw;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -82,48 +83,12 @@ fn init_logging(verbose: u8) {
         .try_init();
 }
 
-fn read_secret_file(path: &Path) -> Result<Secret<String>, InputError> {
-    let s = std::fs::read_to_string(path)
-        .map_err(|e| InputError(format!("{}: {e}", path.display())))?;
-    Ok(Secret::new(s.trim_end_matches(['\n', '\r']).to_string()))
-}
-
 /// Vault passwords from `--vault-password-file`, `--vault-id`, `--ask-vault-pass`
 /// and ANSIBLE_VAULT_PASSWORD_FILE, installed before any file is read.
 fn setup_vault(cli: &Cli) -> Result<(), InputError> {
-    let mut secrets = vec![];
     let mut sources: Vec<String> = cli.vault_password_file.clone();
     sources.extend(cli.vault_id.iter().cloned());
-    if let Ok(env) = std::env::var("ANSIBLE_VAULT_PASSWORD_FILE") {
-        sources.extend(env.split(',').filter(|s| !s.is_empty()).map(str::to_string));
-    }
-    for src in sources {
-        let (label, what) = match src.split_once('@') {
-            Some((l, w)) if !l.is_empty() => (Some(l.to_string()), w.to_string()),
-            _ => (None, src.clone()),
-        };
-        let password = if what == "prompt" {
-            let prompt = match &label {
-                Some(l) => format!("Vault password ({l}): "),
-                None => "Vault password: ".into(),
-            };
-            Secret::new(
-                rpassword::prompt_password(prompt)
-                    .map_err(|e| InputError(format!("reading the vault password: {e}")))?,
-            )
-        } else {
-            read_secret_file(Path::new(&what))?
-        };
-        secrets.push(fmc_yaml::VaultSecret { label, password });
-    }
-    if cli.ask_vault_pass {
-        let p = rpassword::prompt_password("Vault password: ")
-            .map_err(|e| InputError(format!("reading the vault password: {e}")))?;
-        secrets.push(fmc_yaml::VaultSecret {
-            label: None,
-            password: Secret::new(p),
-        });
-    }
+    let secrets = vault_pw::load(&sources, cli.ask_vault_pass).map_err(InputError)?;
     if !secrets.is_empty() {
         fmc_yaml::set_vault_secrets(secrets);
     }
@@ -232,7 +197,7 @@ async fn run(cli: Cli) -> Result<u8, InputError> {
     guard_lab_namespace(&inventory)?;
 
     let become_password = if let Some(f) = &cli.become_password_file {
-        Some(read_secret_file(f)?)
+        Some(vault_pw::read_secret_file(f).map_err(InputError)?)
     } else if cli.ask_become_pass {
         let p = rpassword::prompt_password("BECOME password: ")
             .map_err(|e| InputError(format!("reading the become password: {e}")))?;
@@ -242,7 +207,7 @@ async fn run(cli: Cli) -> Result<u8, InputError> {
     };
 
     let key_passphrase = if let Some(f) = &cli.key_passphrase_file {
-        Some(read_secret_file(f)?)
+        Some(vault_pw::read_secret_file(f).map_err(InputError)?)
     } else if cli.ask_key_passphrase {
         let p = rpassword::prompt_password("Private key passphrase: ")
             .map_err(|e| InputError(format!("reading the key passphrase: {e}")))?;

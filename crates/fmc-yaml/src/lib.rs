@@ -13,7 +13,7 @@ use fmc_core::{Span, Value};
 mod spanned;
 pub mod vault;
 pub use spanned::{Key, Node, NodeKind, load_spanned, parse_spanned};
-pub use vault::{VaultSecret, encrypt, revealed_secrets, set_vault_secrets};
+pub use vault::{VaultSecret, decrypt, encrypt, is_vault, revealed_secrets, set_vault_secrets};
 
 #[derive(Debug, thiserror::Error)]
 pub enum YamlError {

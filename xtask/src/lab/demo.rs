@@ -10,10 +10,8 @@ use super::{Ctx, require_root, up};
 
 /// Arguments every fmc-run on the lab gets: the staging secrets are vault-encrypted with
 /// a lab-only password kept beside them (see inventory/README.md).
-pub const FMC_RUN_LAB_ARGS: &[&str] = &[
-    "--vault-password-file",
-    "inventory/staging/vault-password",
-];
+pub const FMC_RUN_LAB_ARGS: &[&str] =
+    &["--vault-password-file", "inventory/staging/vault-password"];
 
 /// One fmc-run inside the lab namespace; returns (exit code, stdout).
 fn fmc_run(ctx: &Ctx, args: &[&str], capture: bool) -> Result<(i32, String), String> {

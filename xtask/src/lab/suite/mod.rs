@@ -195,7 +195,10 @@ pub fn main(args: &[&str]) -> Result<(), String> {
     }
     let suite = Suite::new()?;
     let mut failed = Vec::new();
-    for c in all.iter().filter(|c| args.is_empty() || args.contains(&c.name)) {
+    for c in all
+        .iter()
+        .filter(|c| args.is_empty() || args.contains(&c.name))
+    {
         let t = Instant::now();
         println!("--> {}: {}", c.name, c.proves);
         match (c.run)(&suite) {
