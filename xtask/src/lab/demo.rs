@@ -83,11 +83,21 @@ pub fn demo(_args: &[String]) -> Result<(), String> {
     println!("==> building fmc-run (release)");
     crate::util::run(
         Command::new("cargo")
-            .args(["build", "--release", "-p", "fmc-cli"])
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "fmc-cli",
+                "-p",
+                "fmc-ddns",
+                "-p",
+                "cf-standin",
+            ])
             .current_dir(&ctx.repo_root),
     )?;
     println!("==> bringing the staging lab up");
     up(&ctx)?;
+    start_cf_standin(&ctx)?;
 
     println!("==> converging playbooks/site.yaml on the staging lab");
     let (code, _) = fmc_run(&ctx, &["playbooks/site.yaml"], false)?;
@@ -167,6 +177,101 @@ pub fn demo(_args: &[String]) -> Result<(), String> {
     } else {
         Err("the staging lab is not healthy (see the table above)".into())
     }
+}
+
+/// Name of the Cloudflare API test double among the lab's processes.
+pub const CF_STANDIN: &str = "cf-standin";
+
+/// Starts `cf-standin`, the Cloudflare API **test double** (crates/cf-standin), on the
+/// lab's internet client where the staging inventory's `cloudflare_ddns_api_url`
+/// points, with the staging token: the lab's stand-in for api.cloudflare.com, so the
+/// `cloudflare_ddns` role's timer runs succeed as they would against the real API.
+/// A lab process like the repository server: `lab down` ends it. No-op when running.
+pub fn start_cf_standin(ctx: &Ctx) -> Result<(), String> {
+    if ctx
+        .lab
+        .tracked(CF_STANDIN)
+        .is_some_and(|t| super::state::alive(&t))
+    {
+        return Ok(());
+    }
+    let all = super::topology::load_group_vars(&ctx.inventory, "all")?;
+    let api_url = all
+        .get("cloudflare_ddns_api_url")
+        .and_then(|v| v.as_str())
+        .ok_or("inventory/staging: cloudflare_ddns_api_url is not set")?;
+    let listen = api_url
+        .strip_prefix("http://")
+        .and_then(|r| r.strip_suffix("/client/v4"))
+        .filter(|l| l.starts_with("203.0.113."))
+        .ok_or_else(|| {
+            format!(
+                "cloudflare_ddns_api_url {api_url} is not on the lab's internet (203.0.113.0/24)"
+            )
+        })?
+        .to_string();
+    let zone = all
+        .get("domain")
+        .and_then(|v| v.as_str())
+        .ok_or("inventory/staging: domain is not set")?
+        .to_string();
+    // the staging token, from the vault-encrypted secrets with the lab-only password
+    let password = std::fs::read_to_string(ctx.inventory.join("vault-password"))
+        .map_err(|e| format!("inventory/staging/vault-password: {e}"))?;
+    let secrets_file = ctx.inventory.join("group_vars/all/95-secrets.yml");
+    let text = std::fs::read_to_string(&secrets_file)
+        .map_err(|e| format!("{}: {e}", secrets_file.display()))?;
+    let plain = fmc_yaml::decrypt(
+        &text,
+        &[fmc_yaml::VaultSecret {
+            label: None,
+            password: fmc_core::Secret::new(password.trim_end().to_string()),
+        }],
+    )
+    .map_err(|e| format!("{}: {e}", secrets_file.display()))?;
+    let token = fmc_yaml::parse(&plain, &secrets_file.display().to_string())
+        .map_err(|e| e.to_string())?
+        .get("vault_cloudflare_api_token")
+        .and_then(|v| v.as_str().map(str::to_string))
+        .ok_or("95-secrets.yml: no vault_cloudflare_api_token")?;
+    let token_file = ctx.lab.run_dir().join("cf-standin.token");
+    std::fs::create_dir_all(ctx.lab.run_dir()).map_err(|e| e.to_string())?;
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::remove_file(&token_file);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&token_file)
+            .map_err(|e| format!("{}: {e}", token_file.display()))?;
+        f.write_all(token.as_bytes())
+            .map_err(|e| format!("{}: {e}", token_file.display()))?;
+    }
+    let bin = ctx.repo_root.join("target/release/cf-standin");
+    let bin = bin.display().to_string();
+    let token_arg = token_file.display().to_string();
+    let ns = Netns::extra("internet");
+    ctx.lab.spawn(
+        CF_STANDIN,
+        &[
+            "ip",
+            "netns",
+            "exec",
+            ns.name(),
+            &bin,
+            "--listen",
+            &listen,
+            "--zone",
+            &zone,
+            "--token-file",
+            &token_arg,
+        ],
+        &[],
+    )?;
+    println!("    cf-standin (Cloudflare API test double) on {listen}, zone {zone}");
+    Ok(())
 }
 
 /// The CI lab suite's module checks: `tests/lab/modules.yaml` (systemd units, sysctl,

@@ -15,7 +15,7 @@ use super::{run, run_logged};
 
 const SUITE: &str = "bookworm";
 /// Bump when the post-processing below changes.
-const RECIPE_VERSION: &str = "5";
+const RECIPE_VERSION: &str = "6";
 
 /// What every lab host has: systemd, sshd, sudo and the basic network tools.
 const DEBIAN_PACKAGES: &[&str] = &[
@@ -311,6 +311,9 @@ fn common(root: &Path, users: &[String]) -> Result<(), String> {
     // no internet in the lab: apt (where present) uses the lab repository written per host
     remove(root, "etc/apt/sources.list")?;
     remove_matching(root, "etc/apt/sources.list.d", |_| true)?;
+    // and no package lists of the build's mirror: they would look fresh to
+    // `cache_valid_time` while naming none of the lab repository's packages
+    remove_matching(root, "var/lib/apt/lists", |n| n != "partial" && n != "lock")?;
     // build-time only dpkg options (unsafe-io, path excludes)
     remove(root, "etc/dpkg/dpkg.cfg.d/99mmdebstrap")?;
     // a clean shell profile: no motd, a locale that exists

@@ -336,8 +336,9 @@ fn down(ctx: &Ctx) -> Result<(), String> {
 /// Waits for the SSH banner of `hosts`, probing from inside the lab namespace (a child
 /// process of this program, so nothing is ever sent from the machine's own namespace).
 fn wait_ssh(topo: &Topology, hosts: &[&Host], timeout: Duration) -> Result<(), String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current executable: {e}"))?;
-    let mut cmd = net::exec_in(&Netns::lab(), &exe.to_string_lossy());
+    // this very program through /proc: still runnable when a rebuild replaced the file
+    let exe = format!("/proc/{}/exe", std::process::id());
+    let mut cmd = net::exec_in(&Netns::lab(), &exe);
     cmd.args(["lab", "__wait-ssh", &timeout.as_secs().to_string()]);
     cmd.args(hosts.iter().map(|h| h.address.to_string()));
     let out = run(&mut cmd)?;

@@ -713,6 +713,9 @@ mod tests {
             "lab",
             "ansible_ssh_private_key_file",
             "ansible_ssh_common_args",
+            // the Cloudflare API's test double on the lab's internet client
+            "cloudflare_ddns_api_url",
+            "cloudflare_ddns_ipv4_url",
         ];
         let lab_file = load_group_vars(&s_dir, "all").unwrap();
         for (host, s_vars) in &sv {
