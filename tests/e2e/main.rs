@@ -416,6 +416,27 @@ fn json_recap_line_is_exact() {
 }
 
 #[test]
+fn failed_when_false_keeps_the_changed_when_verdict() {
+    if !sshd::can_run() {
+        return;
+    }
+    let fleet = Fleet::start(1);
+    let inv = fleet.inventory("");
+    let pb = write_playbook(
+        &fleet,
+        "verdict.yml",
+        "- hosts: web\n  gather_facts: false\n  tasks:\n    - command: \"false\"\n      changed_when: false\n      failed_when: false\n",
+    );
+    let r = fmc(
+        &fleet,
+        &["-i", inv.to_str().expect("utf8"), &pb, "--output", "json"],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.total("changed"), 0, "{}", r.stdout);
+    assert_eq!(r.total("ok"), 1, "{}", r.stdout);
+}
+
+#[test]
 fn runner_features_on_real_hosts() {
     if !sshd::can_run() {
         return;

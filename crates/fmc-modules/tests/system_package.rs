@@ -65,6 +65,12 @@ fn apt_plans() {
             }
         }
     }
+    // fresh but empty lists (a cleaned image): updated whatever cache_valid_time says
+    let m = prepare("apt", json!({"name": "nginx", "cache_valid_time": 3600}));
+    let plan = plan_with(m.as_ref(), &format!("{DEBIAN}lists=none\n{dpkg}"), None).unwrap();
+    assert_eq!(plan.changes, vec!["update the apt package cache"]);
+    assert!(only_script(&plan).contains("apt-get update -q"));
+    assert!(probe_script(m.as_ref(), None).contains("lists=none"));
     // version pin not matching the installed version -> install the pinned version
     let m = prepare("apt", json!({"name": "haproxy=2.8.*"}));
     let plan = plan_with(

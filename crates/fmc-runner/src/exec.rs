@@ -720,11 +720,18 @@ impl Run<'_> {
         if let Some(reg) = &task.register {
             v.set(reg, Value::Object(r.registered()));
         }
+        // changed_when's verdict also decides the status when failed_when un-fails the task
+        let mut changed_verdict = None;
         if let Some(conds) = &task.changed_when {
             match self.eval_all(conds, &v) {
-                Ok(true) if r.status == HostStatus::Ok => r.status = HostStatus::Changed,
-                Ok(false) if r.status == HostStatus::Changed => r.status = HostStatus::Ok,
-                Ok(_) => {}
+                Ok(c) => {
+                    changed_verdict = Some(c);
+                    match (c, r.status) {
+                        (true, HostStatus::Ok) => r.status = HostStatus::Changed,
+                        (false, HostStatus::Changed) => r.status = HostStatus::Ok,
+                        _ => {}
+                    }
+                }
                 Err((expr, e)) => {
                     *r = ActionResult::failed(self.tmpl_err(
                         task,
@@ -748,10 +755,11 @@ impl Run<'_> {
                 }
                 Ok(false) => {
                     if r.status == HostStatus::Failed {
-                        r.status = if r.changes.is_empty() {
-                            HostStatus::Ok
-                        } else {
+                        let changed = changed_verdict.unwrap_or(!r.changes.is_empty());
+                        r.status = if changed {
                             HostStatus::Changed
+                        } else {
+                            HostStatus::Ok
                         };
                         r.msg = None;
                     }

@@ -20,6 +20,9 @@ pub mod mount;
 pub mod package;
 pub mod package_facts;
 pub mod ping;
+mod postgres;
+pub mod postgresql_db;
+pub mod postgresql_user;
 pub mod raw;
 pub mod reboot;
 pub mod service;
@@ -60,6 +63,8 @@ pub fn factories() -> Vec<Box<dyn ModuleFactory>> {
         Box::new(service_facts::FACTORY),
         Box::new(package_facts::FACTORY),
         Box::new(firewalld::FACTORY),
+        Box::new(postgresql_user::FACTORY),
+        Box::new(postgresql_db::FACTORY),
     ]
 }
 

@@ -152,7 +152,8 @@ impl Packages {
             "\nfor m in apt-get dnf yum; do command -v $m >/dev/null 2>&1 && echo \"has_$m=yes\"; done\n\
              ( . /etc/os-release 2>/dev/null || . /usr/lib/os-release 2>/dev/null; echo \"os=$ID\" )\n\
              echo \"now=$(date +%s)\"\n\
-             echo \"stamp=$(stat -c %Y /var/lib/apt/periodic/update-success-stamp 2>/dev/null || stat -c %Y /var/lib/apt/lists 2>/dev/null)\"\n",
+             echo \"stamp=$(stat -c %Y /var/lib/apt/periodic/update-success-stamp 2>/dev/null || stat -c %Y /var/lib/apt/lists 2>/dev/null)\"\n\
+             set -- /var/lib/apt/lists/*_Packages*; [ -e \"$1\" ] || echo lists=none\n",
         );
         s.push_str(&section("dpkg"));
         s.push_str(&format!(
@@ -251,7 +252,10 @@ impl Packages {
                         .and_then(|v| v.trim().parse().ok())
                         .unwrap_or(0);
                     let stamp: Option<i64> = env.get("stamp").and_then(|v| v.trim().parse().ok());
-                    stamp.is_none_or(|t| now - t > valid)
+                    // no package lists at all (an image whose lists were cleaned: the
+                    // directory is fresh but empty) is stale whatever its age
+                    env.get("lists").is_some_and(|v| v.trim() == "none")
+                        || stamp.is_none_or(|t| now - t > valid)
                 }
             };
             if stale {
