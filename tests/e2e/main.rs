@@ -437,6 +437,33 @@ fn failed_when_false_keeps_the_changed_when_verdict() {
 }
 
 #[test]
+fn check_mode_keeps_the_facts_of_fact_modules() {
+    if !sshd::can_run() {
+        return;
+    }
+    let fleet = Fleet::start(1);
+    let inv = fleet.inventory("");
+    let pb = write_playbook(
+        &fleet,
+        "check_facts.yml",
+        "- hosts: web\n  gather_facts: false\n  tasks:\n    - setup:\n    - assert:\n        that: ansible_facts.os_family is defined and ansible_os_family == ansible_facts.os_family\n",
+    );
+    let r = fmc(
+        &fleet,
+        &[
+            "-i",
+            inv.to_str().expect("utf8"),
+            &pb,
+            "--check",
+            "--output",
+            "json",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert_eq!(r.total("failed"), 0, "{}", r.stdout);
+}
+
+#[test]
 fn runner_features_on_real_hosts() {
     if !sshd::can_run() {
         return;

@@ -712,6 +712,25 @@ impl Run<'_> {
         }
     }
 
+    /// Merges a module result's `ansible_facts` into the host's facts (or the delegate's,
+    /// with `delegate_facts`).
+    fn merge_result_facts(
+        &self,
+        task: &Task,
+        host: &Arc<HostCtx>,
+        delegate: Option<&str>,
+        result: &Map,
+    ) {
+        if let Some(Value::Object(f)) = result.get("ansible_facts") {
+            let target = if task.delegate_facts {
+                delegate.and_then(|d| self.hosts.get(d)).unwrap_or(host)
+            } else {
+                host
+            };
+            target.merge_facts(f);
+        }
+    }
+
     fn apply_when_overrides(&self, task: &Task, vars: &Vars, r: &mut ActionResult) {
         if task.changed_when.is_none() && task.failed_when.is_none() {
             return;
@@ -894,6 +913,9 @@ impl Run<'_> {
                     "skipped: this module cannot predict its result in check mode",
                 );
             }
+            // fact modules (setup, service_facts, ...) gather in their probe: their facts
+            // hold in check mode too, and later tasks' conditions need them
+            self.merge_result_facts(task, host, delegate, &plan.result);
             return ActionResult {
                 status: if plan.changed() {
                     HostStatus::Changed
@@ -958,14 +980,7 @@ impl Run<'_> {
                 ));
             }
         }
-        if let Some(Value::Object(f)) = out.result.get("ansible_facts") {
-            let target = if task.delegate_facts {
-                delegate.and_then(|d| self.hosts.get(d)).unwrap_or(host)
-            } else {
-                host
-            };
-            target.merge_facts(f);
-        }
+        self.merge_result_facts(task, host, delegate, &out.result);
         ActionResult {
             status: if out.failed.is_some() {
                 HostStatus::Failed

@@ -244,8 +244,7 @@ pub fn start(lab: &Lab, topo: &Topology, host: &Host, img: &Image) -> Result<u32
         topo.ganesha_export_root
     );
     if topo.ganesha_hosts.contains(&host.name) {
-        fs::create_dir_all(&export_dir)
-            .map_err(|e| format!("{}: {e}", export_dir.display()))?;
+        fs::create_dir_all(&export_dir).map_err(|e| format!("{}: {e}", export_dir.display()))?;
         args.extend([
             "--system-call-filter=open_by_handle_at name_to_handle_at",
             &export_bind,

@@ -11,7 +11,7 @@ use super::{Ctx, require_root, up};
 /// Arguments every fmc-run on the lab gets: the staging secrets are vault-encrypted with
 /// a lab-only password kept beside them (see inventory/README.md).
 pub const FMC_RUN_LAB_ARGS: &[&str] =
-    &["--vault-password-file", "inventory/staging/vault-password"];
+    &["--vault-password-file", "inventory/staging.vault-password"];
 
 /// One fmc-run inside the lab namespace; returns (exit code, stdout).
 fn fmc_run(ctx: &Ctx, args: &[&str], capture: bool) -> Result<(i32, String), String> {
@@ -216,8 +216,8 @@ pub fn start_cf_standin(ctx: &Ctx) -> Result<(), String> {
         .ok_or("inventory/staging: domain is not set")?
         .to_string();
     // the staging token, from the vault-encrypted secrets with the lab-only password
-    let password = std::fs::read_to_string(ctx.inventory.join("vault-password"))
-        .map_err(|e| format!("inventory/staging/vault-password: {e}"))?;
+    let password = std::fs::read_to_string(ctx.repo_root.join("inventory/staging.vault-password"))
+        .map_err(|e| format!("inventory/staging.vault-password: {e}"))?;
     let secrets_file = ctx.inventory.join("group_vars/all/95-secrets.yml");
     let text = std::fs::read_to_string(&secrets_file)
         .map_err(|e| format!("{}: {e}", secrets_file.display()))?;

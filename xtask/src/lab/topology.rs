@@ -716,6 +716,17 @@ mod tests {
             // the Cloudflare API's test double on the lab's internet client
             "cloudflare_ddns_api_url",
             "cloudflare_ddns_ipv4_url",
+            // no CAP_SYS_TIME and no internet: chrony/timesyncd measure only, local stratum
+            "chrony_no_clock_control",
+            "chrony_upstream_pools",
+            // no NFS in this kernel: nfs-ganesha serves, mounts are written but not started
+            "nfs_server_implementation",
+            "nfs_client_start_mounts",
+            "nfs_server_ganesha_grace_period",
+            "nfs_server_ganesha_lease_lifetime",
+            // the VPN's lab client: the laptop namespace, through the lab router
+            "wireguard_endpoint",
+            "wireguard_peers",
         ];
         let lab_file = load_group_vars(&s_dir, "all").unwrap();
         for (host, s_vars) in &sv {

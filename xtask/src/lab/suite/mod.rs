@@ -50,10 +50,9 @@ pub enum Ns<'a> {
     Controller,
     Internet,
     Laptop,
-    Router,
     /// The network namespace of this inventory host (its addresses, not its filesystem:
     /// the program is this machine's).
-    HostNs(&'a str),
+    Host(&'a str),
 }
 
 /// The lab as the checks see it.
@@ -80,8 +79,7 @@ impl Suite {
             Ns::Controller => Netns::lab(),
             Ns::Internet => Netns::extra("internet"),
             Ns::Laptop => Netns::extra("laptop"),
-            Ns::Router => Netns::extra("router"),
-            Ns::HostNs(h) => Netns::host(h),
+            Ns::Host(h) => Netns::host(h),
         };
         let mut c = net::exec_in(&ns, program);
         c.stdin(Stdio::null());

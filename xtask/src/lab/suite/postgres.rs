@@ -26,7 +26,7 @@ const PASSWORD_VAR: &str = "vault_postgresql_app_password";
 const CONNECT_SECS: &str = "5";
 /// The stored secrets of the staging inventory and the password that opens them.
 const SECRETS: &str = "inventory/staging/group_vars/all/95-secrets.yml";
-const VAULT_PASSWORD: &str = "inventory/staging/vault-password";
+const VAULT_PASSWORD: &str = "inventory/staging.vault-password";
 
 /// The checks of this file, in order.
 pub fn checks() -> Vec<Check> {
@@ -205,7 +205,7 @@ fn server_query(s: &Suite, sql: &str) -> Result<String, String> {
 
 fn postgres_scram(s: &Suite) -> Result<(), String> {
     let app = prepare(s)?;
-    let ms = login_works(s, Ns::HostNs(CLIENT), &app)?;
+    let ms = login_works(s, Ns::Host(CLIENT), &app)?;
     println!(
         "    {CLIENT} -> {}: scram login as {} and SELECT 1 in {ms:.0} ms",
         app.server_addr, app.user
@@ -223,7 +223,7 @@ fn postgres_scram(s: &Suite) -> Result<(), String> {
     println!("    controller ({lan}): refused by pg_hba.conf");
 
     let wrong = format!("{}-wrong", app.password.expose());
-    let out = psql(s, Ns::HostNs(CLIENT), &app, &wrong, "SELECT 1")?;
+    let out = psql(s, Ns::Host(CLIENT), &app, &wrong, "SELECT 1")?;
     let text = said(&out).replace(&wrong, "********");
     let expected = format!("password authentication failed for user \"{}\"", app.user);
     if out.status.success() || !text.contains(&expected) {
@@ -277,7 +277,7 @@ fn postgres_idempotent(s: &Suite) -> Result<(), String> {
         &format!("ALTER ROLE \"{user}\" PASSWORD 'drifted-by-the-lab-check'"),
     )?;
     let repaired = (|| {
-        if login_works(s, Ns::HostNs(CLIENT), &app).is_ok() {
+        if login_works(s, Ns::Host(CLIENT), &app).is_ok() {
             return Err("the old password still works after the drift".to_string());
         }
         let t = Instant::now();
@@ -287,7 +287,7 @@ fn postgres_idempotent(s: &Suite) -> Result<(), String> {
                 "repairing the password changed {changed} task(s), expected 1"
             ));
         }
-        login_works(s, Ns::HostNs(CLIENT), &app)?;
+        login_works(s, Ns::Host(CLIENT), &app)?;
         println!(
             "    drifted password repaired in {:.1}s, the secret absent from the output",
             t.elapsed().as_secs_f64()
