@@ -514,6 +514,15 @@ fn runner_features_on_real_hosts() {
     );
     // no_log and secrets never reach the event stream.
     assert!(!r.stdout.contains("s3cr3t-t0ken-value"), "secret leaked");
+    assert!(
+        !r.stdout.contains("plain-but-hidden"),
+        "templated no_log ignored"
+    );
+    assert!(
+        !r.results_for("a templated no_log hides the result too")
+            .is_empty(),
+        "the templated no_log task ran"
+    );
     let retries = r
         .events()
         .into_iter()

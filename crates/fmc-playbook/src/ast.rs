@@ -65,7 +65,8 @@ pub struct TaskDefaults {
     pub remote_user: Option<String>,
     pub connection: Option<String>,
     pub environment: Option<Value>,
-    pub no_log: Option<bool>,
+    /// A boolean, or a template the runner evaluates per host.
+    pub no_log: Option<Value>,
     pub check_mode: Option<bool>,
     pub ignore_errors: Option<Value>,
     pub ignore_unreachable: Option<bool>,

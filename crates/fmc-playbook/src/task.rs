@@ -80,7 +80,13 @@ pub(crate) fn keyword(file: &str, key: &Key, v: &Node, kw: &mut TaskDefaults) ->
         "connection" => kw.connection = fields::opt_string(file, key, v)?,
         "delegate_to" => kw.delegate_to = fields::opt_string(file, key, v)?,
         "environment" => kw.environment = raw(),
-        "no_log" => kw.no_log = fields::opt_bool(file, key, v)?,
+        "no_log" => {
+            // A boolean, or a template the runner evaluates per host.
+            if !matches!(v.kind, NodeKind::Scalar(Value::String(_))) {
+                fields::opt_bool(file, key, v)?;
+            }
+            kw.no_log = raw();
+        }
         "check_mode" => kw.check_mode = fields::opt_bool(file, key, v)?,
         "diff" => kw.diff = fields::opt_bool(file, key, v)?,
         "ignore_unreachable" => kw.ignore_unreachable = fields::opt_bool(file, key, v)?,

@@ -112,12 +112,13 @@ fn action_forms() {
 #[test]
 fn loose_values() {
     let t = tasks(
-        "    - shell: 42\n      tags: 7\n      notify: [a, b]\n      ignore_errors: \"{{ x }}\"\n      changed_when: true\n      when: [a, b]\n",
+        "    - shell: 42\n      tags: 7\n      notify: [a, b]\n      ignore_errors: \"{{ x }}\"\n      no_log: \"{{ y }}\"\n      changed_when: true\n      when: [a, b]\n",
     );
     assert_eq!(args(&t[0]).1, json!({"_raw_params": "42"}));
     assert_eq!(t[0].tags, ["7"]);
     assert_eq!(t[0].notify, ["a", "b"]);
     assert_eq!(t[0].keywords.ignore_errors, Some(json!("{{ x }}")));
+    assert_eq!(t[0].keywords.no_log, Some(json!("{{ y }}")));
     assert_eq!(t[0].changed_when, Some(vec!["True".to_string()]));
     assert_eq!(t[0].when, ["a", "b"]);
     let t = tasks("    - ping:\n      name: ~\n");

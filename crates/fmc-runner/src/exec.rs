@@ -286,7 +286,14 @@ impl Run<'_> {
         let start = Instant::now();
         let title = task.display_name();
         let vars = self.vars_for(host, Some(task), scope);
-        let no_log = task.keywords.no_log.unwrap_or(false);
+        // a no_log template that cannot be evaluated hides the result (the safe side)
+        let no_log = match &task.keywords.no_log {
+            None => false,
+            Some(v) => match self.templar.render_value(v, &vars) {
+                Ok(r) => fmc_core::lenient::to_bool(&r).unwrap_or(true),
+                Err(_) => true,
+            },
+        };
         let ignore_errors = match &task.keywords.ignore_errors {
             None => false,
             Some(v) => match self.templar.render_value(v, &vars) {

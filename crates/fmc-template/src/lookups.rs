@@ -78,7 +78,12 @@ fn strings(state: &State, terms: &[Value]) -> Result<Vec<String>, Error> {
 /// Finds a controller file: absolute as is, else `<dir>/<subdir>/<name>` or `<dir>/<name>`
 /// for each search path.
 fn find(scope: &Scope, name: &str, subdir: &str) -> Option<PathBuf> {
-    let p = Path::new(name);
+    // `~/...` is the controller user's home, as in Ansible
+    let expanded = match (name.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => Some(Path::new(&home).join(rest)),
+        _ => None,
+    };
+    let p = expanded.as_deref().unwrap_or(Path::new(name));
     if p.is_absolute() {
         return p.exists().then(|| p.to_path_buf());
     }

@@ -163,3 +163,26 @@ fn unknown_lookup_is_an_error() {
         "{e}"
     );
 }
+
+#[test]
+fn file_lookup_expands_the_home_directory() {
+    let Some(home) = std::env::var_os("HOME") else {
+        return;
+    };
+    let Ok(dir) = tempfile::tempdir_in(&home) else {
+        return;
+    };
+    std::fs::write(dir.path().join("id.pub"), "ssh-ed25519 BBBB home\n").unwrap();
+    let rel = dir
+        .path()
+        .strip_prefix(&home)
+        .unwrap()
+        .join("id.pub")
+        .display()
+        .to_string();
+    let (_d, v) = with_files();
+    assert_eq!(
+        render(&format!("{{{{ lookup('file', '~/{rel}') }}}}"), &v),
+        "ssh-ed25519 BBBB home"
+    );
+}
