@@ -3,6 +3,7 @@
 //! Each test starts its own sshd hosts (see `sshd.rs`), runs the real binary and
 //! checks exit codes, the JSON event stream and the files on the hosts.
 
+mod local;
 mod sshd;
 mod vault_cli;
 

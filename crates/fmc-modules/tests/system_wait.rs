@@ -194,6 +194,10 @@ fn timezone_plans() {
         vec!["set time zone to Europe/Madrid (currently Etc/UTC)"]
     );
     assert!(only_script(&plan).contains("timedatectl set-timezone Europe/Madrid"));
+    // the link is written whatever timedated did (a running one may hold a stale zone)
+    assert!(
+        only_script(&plan).contains("ln -sfn /usr/share/zoneinfo/Europe/Madrid /etc/localtime")
+    );
     let plan = plan_with(m.as_ref(), "current=\nknown=no\n", None).unwrap();
     assert!(
         plan.failed

@@ -637,6 +637,11 @@ impl<'a> Run<'a> {
                 rescue,
                 always,
             } => {
+                // a block's `when` belongs to its tasks (Ansible): when tags filter out
+                // every task it could run, it is not evaluated at all
+                if !(self.any_tagged(block) || self.any_tagged(always)) {
+                    return;
+                }
                 let mut s = scope.clone();
                 if !task.vars.is_empty() {
                     s.block_vars.push(Arc::new(task.vars.clone()));
@@ -714,6 +719,18 @@ impl<'a> Run<'a> {
     }
 
     /// `--tags`/`--skip-tags` and `--start-at-task`.
+    /// Whether the tags select any task of `tasks` (through nested blocks).
+    fn any_tagged(&self, tasks: &[Task]) -> bool {
+        tasks.iter().any(|t| match &t.action {
+            TaskAction::Block {
+                block,
+                rescue,
+                always,
+            } => self.any_tagged(block) || self.any_tagged(rescue) || self.any_tagged(always),
+            _ => self.opts.tags.selects(&t.tags),
+        })
+    }
+
     fn selected(&self, task: &Task) -> bool {
         if !self.opts.tags.selects(&task.tags) {
             return false;

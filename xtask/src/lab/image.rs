@@ -15,7 +15,7 @@ use super::{run, run_logged};
 
 const SUITE: &str = "bookworm";
 /// Bump when the post-processing below changes.
-const RECIPE_VERSION: &str = "6";
+const RECIPE_VERSION: &str = "7";
 
 /// What every lab host has: systemd, sshd, sudo and the basic network tools.
 const DEBIAN_PACKAGES: &[&str] = &[
@@ -24,6 +24,8 @@ const DEBIAN_PACKAGES: &[&str] = &[
     "dbus",
     "openssh-server",
     "tzdata",
+    // /etc/protocols and /etc/services, as on every real server
+    "netbase",
     "sudo",
     "passwd",
     "iproute2",

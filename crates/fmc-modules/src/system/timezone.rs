@@ -1,7 +1,9 @@
 //! `timezone` (also `community.general.timezone`): the system time zone.
-//! Probe: `timedatectl show -p Timezone --value`, else the `/etc/localtime` link.
-//! Apply: `timedatectl set-timezone` on systemd hosts, else the symlink (and
-//! `/etc/timezone` where it exists). The hardware clock (`hwclock`) is not managed.
+//! Probe: the `/etc/localtime` link (the source of truth: a running timedated may still
+//! report a zone the link no longer names), else `timedatectl show -p Timezone`.
+//! Apply: `timedatectl set-timezone` on systemd hosts, then the symlink (and
+//! `/etc/timezone` where it exists) whatever timedated did. The hardware clock
+//! (`hwclock`) is not managed.
 
 use fmc_core::lenient;
 use fmc_core::module::parse_params;
@@ -59,8 +61,8 @@ fn prepare(info: &ModuleInfo, args: &Map) -> Result<Box<dyn PreparedModule>, Par
 impl PreparedModule for Timezone {
     fn probe(&self, _ctx: &ModuleCtx<'_>) -> Result<Option<Probe>, ModuleError> {
         Ok(Some(Probe::new(format!(
-            "tz=$(timedatectl show -p Timezone --value 2>/dev/null)\n\
-             if [ -z \"$tz\" ]; then tz=$(readlink /etc/localtime 2>/dev/null | sed 's|.*/zoneinfo/||'); fi\n\
+            "tz=$(readlink /etc/localtime 2>/dev/null | sed 's|.*/zoneinfo/||')\n\
+             if [ -z \"$tz\" ]; then tz=$(timedatectl show -p Timezone --value 2>/dev/null); fi\n\
              echo \"current=$tz\"\n\
              if [ -e /usr/share/zoneinfo/{n} ]; then echo known=yes; else echo known=no; fi\n",
             n = quote(&self.name)
@@ -99,8 +101,8 @@ impl PreparedModule for Timezone {
             self.name
         ));
         plan.actions.push(Action::exec(format!(
-            "if [ -d /run/systemd/system ] && timedatectl set-timezone {n} 2>/dev/null; then :\n\
-             else ln -sfn /usr/share/zoneinfo/{n} /etc/localtime && if [ -f /etc/timezone ]; then echo {n} > /etc/timezone; fi; fi\n"
+            "if [ -d /run/systemd/system ]; then timedatectl set-timezone {n} 2>/dev/null || :; fi\n\
+             ln -sfn /usr/share/zoneinfo/{n} /etc/localtime && if [ -f /etc/timezone ]; then echo {n} > /etc/timezone; fi\n"
         )));
         Ok(plan)
     }

@@ -69,6 +69,9 @@ fn build(root: &Path) -> Result<(), String> {
             "build",
             "--release",
             "-q",
+            // the demo's package set: the same feature resolution, so a no-op after it
+            "-p",
+            "fmc-cli",
             "-p",
             "fmc-ddns",
             "-p",

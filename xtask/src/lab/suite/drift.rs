@@ -35,7 +35,8 @@ struct Drift {
 const DRIFTS: &[Drift] = &[
     Drift {
         host: "master1",
-        make: "echo '10.9.9.9 drifted.example' >> /etc/hosts",
+        // inside the block the role manages (lines outside it are not its business)
+        make: "sed -i 's/^10\\.17\\.4\\.26 worker3/10.17.4.99 worker3/' /etc/hosts && grep -q '^10.17.4.99 worker3' /etc/hosts",
         task: "common : every machine of the inventory in /etc/hosts",
         probe: "sha256sum /etc/hosts",
     },

@@ -1,0 +1,38 @@
+//! Runs on the controller itself (`hosts: localhost`, implicit local connection): engine
+//! behaviour that needs no SSH host.
+
+use std::process::Command;
+
+fn run(dir: &std::path::Path, play: &str, args: &[&str]) -> (i32, String) {
+    std::fs::write(dir.join("play.yml"), play).expect("write play");
+    let out = Command::new(env!("CARGO_BIN_EXE_fmc-run"))
+        .arg("play.yml")
+        .args(args)
+        .args(["--output", "json"])
+        .current_dir(dir)
+        .env_remove("ANSIBLE_INVENTORY")
+        .output()
+        .expect("run fmc-run");
+    (
+        out.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[test]
+fn a_block_whose_tasks_tags_filter_out_does_not_evaluate_its_when() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let play = "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - name: registers\n      command: echo hi\n      register: r\n      tags: [one]\n    - name: block on the registered value\n      when: r.changed\n      block:\n        - name: inner\n          debug: {msg: inner}\n          tags: [one]\n    - name: the other tag\n      debug: {msg: two}\n      tags: [two]\n";
+    let (code, out) = run(tmp.path(), play, &["--tags", "two"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("\"task\":\"the other tag\""), "{out}");
+    assert!(!out.contains("\"task\":\"inner\""), "{out}");
+    // with its tag the block runs, its `when` evaluated on the registered result
+    let (code, out) = run(tmp.path(), play, &["--tags", "one"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("\"task\":\"inner\""), "{out}");
+}
