@@ -418,6 +418,11 @@ fn ssh_banner(addr: &SocketAddr) -> bool {
 
 /// `ssh` to a host from the controller's position, with the lab key and known_hosts only.
 fn ssh_command(ctx: &Ctx, host: &Host, remote: &[&str]) -> Command {
+    ssh_command_as(ctx, &host.user, host, remote)
+}
+
+/// Like [`ssh_command`], logging in as `user`.
+fn ssh_command_as(ctx: &Ctx, user: &str, host: &Host, remote: &[&str]) -> Command {
     let mut c = net::exec_in(&Netns::lab(), "ssh");
     c.args(["-F", "/dev/null", "-i"])
         .arg(ctx.lab.key())
@@ -442,7 +447,7 @@ fn ssh_command(ctx: &Ctx, host: &Host, remote: &[&str]) -> Command {
             "-o",
             "BatchMode=yes",
         ])
-        .arg(format!("{}@{}", host.user, host.address))
+        .arg(format!("{user}@{}", host.address))
         .args(remote);
     // the hosts have no locales: do not forward the caller's
     for (k, _) in std::env::vars() {

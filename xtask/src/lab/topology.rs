@@ -727,6 +727,8 @@ mod tests {
             // the VPN's lab client: the laptop namespace, through the lab router
             "wireguard_endpoint",
             "wireguard_peers",
+            // the lab key stands for the admin's key
+            "admin_public_key_file",
         ];
         let lab_file = load_group_vars(&s_dir, "all").unwrap();
         for (host, s_vars) in &sv {

@@ -16,6 +16,11 @@ pub fn checks() -> Vec<Check> {
             run: check_mode_drift,
         },
         Check {
+            name: "admin-user",
+            proves: "the common role's admin user logs in with its key and has sudo, on Debian and Flatcar-profile hosts",
+            run: admin_user,
+        },
+        Check {
             name: "tags-one-role",
             proves: "--tags keepalived runs only the keepalived role's tasks, and changes nothing",
             run: tags_one_role,
@@ -156,6 +161,29 @@ fn tags_one_role(s: &Suite) -> Result<(), String> {
     println!(
         "    {} keepalived tasks ran, nothing else, nothing changed",
         tasks.len() - usize::from(tasks.contains("Gathering Facts"))
+    );
+    Ok(())
+}
+
+/// The admin user of the staging inventory (`common_admin_users`).
+const ADMIN: &str = "ops";
+
+fn admin_user(s: &Suite) -> Result<(), String> {
+    for host in ["loadbalancer1", "master1"] {
+        let out = s.sh_as(host, ADMIN, "id -un && sudo -n true && echo sudo-ok")?;
+        if out.lines().collect::<Vec<_>>() != [ADMIN, "sudo-ok"] {
+            return Err(format!("{ADMIN}@{host}: unexpected answer {out:?}"));
+        }
+        let mode = s.sh(
+            host,
+            &format!("stat -c '%a %U' /home/{ADMIN}/.ssh/authorized_keys"),
+        )?;
+        if mode.trim() != format!("600 {ADMIN}") {
+            return Err(format!("{host}: authorized_keys is {}", mode.trim()));
+        }
+    }
+    println!(
+        "    {ADMIN} logs in with its key and runs sudo on loadbalancer1 (Debian) and master1 (Flatcar profile)"
     );
     Ok(())
 }

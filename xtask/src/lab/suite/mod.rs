@@ -102,6 +102,25 @@ impl Suite {
         }
     }
 
+    /// Runs `script` on `host` logged in as `user` (with the lab key), without sudo;
+    /// returns its stdout or an error with the exit status and stderr.
+    pub fn sh_as(&self, host: &str, user: &str, script: &str) -> Result<String, String> {
+        let h = self.topo.host(host)?;
+        let out = super::ssh_command_as(&self.ctx, user, h, &[script])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run ssh: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(format!(
+                "{user}@{host}: `{script}` failed ({}): {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
     /// Like [`Suite::sh`], returning the whole output whatever the exit status.
     pub fn sh_output(&self, host: &str, script: &str) -> Result<Output, String> {
         let h = self.topo.host(host)?;
