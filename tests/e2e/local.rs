@@ -36,3 +36,24 @@ fn a_block_whose_tasks_tags_filter_out_does_not_evaluate_its_when() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("\"task\":\"inner\""), "{out}");
 }
+
+#[test]
+fn include_vars_are_templated_when_used_and_rank_below_set_fact() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        tmp.path().join("extra.yml"),
+        "port: 8080\nurl: \"http://{{ host_name }}:{{ port }}/\"\nlevel: from-include\n",
+    )
+    .expect("vars file");
+    let out_file = tmp.path().join("out.txt");
+    let play = format!(
+        "- hosts: localhost\n  gather_facts: false\n  vars:\n    host_name: api\n  tasks:\n    - set_fact: {{level: from-set-fact}}\n    - include_vars: extra.yml\n    - copy:\n        dest: {}\n        content: \"{{{{ url }}}} {{{{ level }}}}\"\n",
+        out_file.display()
+    );
+    let (code, out) = run(tmp.path(), &play, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&out_file).expect("out"),
+        "http://api:8080/ from-set-fact"
+    );
+}

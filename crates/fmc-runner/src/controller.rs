@@ -267,10 +267,10 @@ impl Run<'_> {
             }
         }
         match args.get("name").and_then(to_string) {
-            Some(n) => host.set_runtime(&n, Value::Object(loaded.clone())),
+            Some(n) => host.set_included(&n, Value::Object(loaded.clone())),
             None => {
                 for (k, v) in &loaded {
-                    host.set_runtime(k, v.clone());
+                    host.set_included(k, v.clone());
                 }
             }
         }

@@ -16,8 +16,10 @@ pub(crate) struct HostCtx {
     /// Gathered facts as variables (`ansible_*`, `ansible_facts`).
     pub facts_vars: RwLock<Arc<Map>>,
     pub facts: RwLock<Option<Facts>>,
-    /// `set_fact`, `register`, `include_vars` results.
+    /// `set_fact`, `register` results.
     pub runtime: RwLock<Arc<Map>>,
+    /// include_vars results (templated lazily).
+    pub included: RwLock<Arc<Map>>,
     pub recap: Mutex<HostRecap>,
 }
 
@@ -30,6 +32,7 @@ impl HostCtx {
             facts_vars: RwLock::new(Arc::new(Map::new())),
             facts: RwLock::new(None),
             runtime: RwLock::new(Arc::new(Map::new())),
+            included: RwLock::new(Arc::new(Map::new())),
             recap: Mutex::new(HostRecap::default()),
         }
     }
@@ -46,6 +49,23 @@ impl HostCtx {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Variables of `include_vars`: templated when used (unlike set_fact's), below
+    /// set_fact/register in precedence.
+    pub fn included_snapshot(&self) -> Arc<Map> {
+        self.included
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn set_included(&self, key: &str, value: Value) {
+        let mut guard = self
+            .included
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        Arc::make_mut(&mut guard).insert(key.to_string(), value);
     }
 
     pub fn set_runtime(&self, key: &str, value: Value) {

@@ -1075,6 +1075,7 @@ impl<'a> Run<'a> {
         {
             v.push("task vars", Arc::new(t.vars.clone()));
         }
+        v.push("include_vars", host.included_snapshot());
         v.push_literal("set_fact/register", host.runtime_snapshot());
         if !scope.role_params.is_empty() {
             v.push("role params", scope.role_params.clone());
