@@ -18,6 +18,17 @@ use crate::hostvars::HostCtx;
 use crate::play::{Run, Scope};
 use crate::probes::{self, ProbeKey};
 
+/// What the probe lookahead does with a later task.
+enum Ahead {
+    /// Prefetch this probe (if it runs on the same endpoint with the same `become`
+    /// and environment).
+    Probe(Box<(Endpoint, ProbeKey)>),
+    /// Not prefetched; look further.
+    Skip,
+    /// Not prefetched; stop looking.
+    Stop,
+}
+
 /// The tasks after the current one in its task list (same scope), whose probes may
 /// ride along with the current task's probe.
 #[derive(Clone, Copy)]
@@ -854,18 +865,13 @@ impl Run<'_> {
                 if batch.len() >= window {
                     break;
                 }
-                // Blocks, includes and meta tasks end the linear run of tasks.
-                if !matches!(t.action, TaskAction::Module { .. }) {
-                    break;
-                }
                 if host.probe_cache().has(&t.span.to_string(), epoch) {
                     continue;
                 }
-                if let Some((t_ep, k)) = self.lookahead_probe(t, a.scope, host)
-                    && t_ep == *ep
-                    && k.same_exec(&key)
-                {
-                    batch.push(k);
+                match self.lookahead_probe(t, a.scope, host) {
+                    Ahead::Probe(p) if p.0 == *ep && p.1.same_exec(&key) => batch.push(p.1),
+                    Ahead::Probe(..) | Ahead::Skip => {}
+                    Ahead::Stop => break,
                 }
             }
         }
@@ -902,32 +908,48 @@ impl Run<'_> {
         }
     }
 
-    /// The probe a later task of the same list would send now, with its endpoint, when
-    /// it can be computed without side effects; `None` for tasks that are not
-    /// prefetched: loops, `until`, `delegate_to`, `run_once`, controller actions,
-    /// lookups, tasks not selected by tags, a `when` that is false or cannot be
-    /// evaluated yet, arguments that do not render or validate, probes that need stdin.
-    fn lookahead_probe(
-        &self,
-        task: &Task,
-        scope: &Scope,
-        host: &HostCtx,
-    ) -> Option<(Endpoint, ProbeKey)> {
+    /// What the lookahead does with a later task of the same list: prefetch the probe
+    /// it would send now (with its endpoint) when that can be computed without side
+    /// effects; stop at blocks, includes, meta tasks, `pause` and modules without a
+    /// probe (they act whenever they run, so anything prefetched past them would be
+    /// wasted); skip loops, `until`, `delegate_to`, `run_once`, other controller
+    /// actions, lookups, tasks not selected by tags, a `when` that is false or cannot
+    /// be evaluated yet, arguments that do not render or validate, probes with stdin.
+    fn lookahead_probe(&self, task: &Task, scope: &Scope, host: &HostCtx) -> Ahead {
         let TaskAction::Module { module, args } = &task.action else {
-            return None;
+            return Ahead::Stop;
         };
+        let name = canonical(module);
+        if name == "pause" {
+            return Ahead::Stop;
+        }
         let kw = &task.keywords;
         if task.loop_spec.is_some()
             || uses_lookups(task)
             || task.until.is_some()
             || kw.delegate_to.is_some()
             || kw.run_once.unwrap_or(false)
-            || controller::is_controller_action(canonical(module))
+            || controller::is_controller_action(name)
             || !self.opts.tags.selects(&task.tags)
             || !self.started.load(std::sync::atomic::Ordering::SeqCst)
         {
-            return None;
+            return Ahead::Skip;
         }
+        self.prefetchable(module, args, task, scope, host)
+            .unwrap_or(Ahead::Skip)
+    }
+
+    /// [`Self::lookahead_probe`] for a module task that passed the static checks;
+    /// `None` means skip.
+    fn prefetchable(
+        &self,
+        module: &str,
+        args: &Map,
+        task: &Task,
+        scope: &Scope,
+        host: &HostCtx,
+    ) -> Option<Ahead> {
+        let kw = &task.keywords;
         let factory = fmc_modules::registry().get(module)?;
         let vars = self.vars_for(host, Some(task), scope);
         if !matches!(self.eval_all(&task.when, &vars), Ok(true)) {
@@ -957,11 +979,13 @@ impl Run<'_> {
             files: &files,
             vars: &empty,
         };
-        let probe = prepared.probe(&ctx).ok()??;
+        let Some(probe) = prepared.probe(&ctx).ok()? else {
+            return Some(Ahead::Stop);
+        };
         if probe.stdin.is_some() {
             return None;
         }
-        Some((
+        Some(Ahead::Probe(Box::new((
             ep,
             ProbeKey {
                 task: task.span.to_string(),
@@ -969,7 +993,7 @@ impl Run<'_> {
                 become_spec: become_spec(kw, &cv, self.opts.become_password.as_ref()),
                 env,
             },
-        ))
+        ))))
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -17,7 +17,9 @@ use std::collections::HashMap;
 use fmc_core::{BecomeSpec, ExecOutput};
 
 /// The first batch of a host probes up to this many later tasks.
-const FIRST_WINDOW: usize = 16;
+const FIRST_WINDOW: usize = 4;
+/// The window grows by this factor after a batch where nothing ran.
+const GROWTH: usize = 4;
 /// Upper bound for the number of later tasks probed in one batch.
 const MAX_WINDOW: usize = 64;
 
@@ -95,15 +97,18 @@ impl ProbeCache {
         self.epoch == epoch && self.entries.contains_key(task)
     }
 
-    /// Starts a batch in `epoch` and returns how many later tasks it may probe. The
-    /// window halves when something ran since the last batch (prefetched outputs
-    /// were or could have been wasted) and doubles otherwise, so a first run where
-    /// every task changes falls back to one probe per exec.
+    /// Starts a batch in `epoch` and returns how many later tasks it may probe: the
+    /// window grows while nothing runs between batches, drops to zero when
+    /// prefetched outputs were wasted (an action ran before they were used) and stays
+    /// otherwise, so a first run where every task changes falls back to one probe per
+    /// exec after its first batch.
     pub fn start_batch(&mut self, epoch: u64) -> usize {
+        let wasted = self.epoch != epoch && !self.entries.is_empty();
         self.window = match self.last_batch {
             None => self.window,
-            Some(e) if e != epoch => self.window / 2,
-            Some(_) => (self.window * 2).clamp(1, MAX_WINDOW),
+            Some(e) if e == epoch => (self.window * GROWTH).clamp(1, MAX_WINDOW),
+            Some(_) if wasted => 0,
+            Some(_) => self.window,
         };
         self.last_batch = Some(epoch);
         if self.epoch != epoch {
@@ -267,23 +272,28 @@ mod tests {
         assert!(!c.has("t:3:1", 7) && !c.has("t:3:1", 8));
     }
 
+    fn prefetch(c: &mut ProbeCache, epoch: u64) {
+        let out = ExecOutput::default();
+        c.store(epoch, epoch, vec![(key("t:9:1", "stat x"), out)]);
+    }
+
     #[test]
-    fn window_shrinks_after_actions_and_grows_without() {
+    fn window_grows_while_nothing_runs_and_drops_after_waste() {
         let mut c = ProbeCache::default();
+        assert_eq!(c.start_batch(0), 4);
         assert_eq!(c.start_batch(0), 16);
-        assert_eq!(c.start_batch(0), 32);
         assert_eq!(c.start_batch(0), 64);
         assert_eq!(c.start_batch(0), 64);
-        let mut e = 0;
-        let mut w = 64;
-        while w > 0 {
-            e += 2;
-            let next = c.start_batch(e);
-            assert_eq!(next, w / 2);
-            w = next;
-        }
-        assert_eq!(c.start_batch(e + 2), 0);
-        assert_eq!(c.start_batch(e + 2), 1);
-        assert_eq!(c.start_batch(e + 2), 2);
+        // An action ran, nothing prefetched was waiting: the window stays.
+        assert_eq!(c.start_batch(2), 64);
+        // An action ran while prefetched outputs were waiting: they were wasted.
+        prefetch(&mut c, 2);
+        assert_eq!(c.start_batch(4), 0);
+        assert!(!c.has("t:9:1", 4));
+        // Every task changes (a first run): no prefetching.
+        assert_eq!(c.start_batch(6), 0);
+        // Nothing ran since the last batch: grow again.
+        assert_eq!(c.start_batch(6), 1);
+        assert_eq!(c.start_batch(6), 4);
     }
 }
