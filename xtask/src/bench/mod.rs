@@ -193,7 +193,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
     hosts::ensure_user(&pubkey)?;
     let max_n = o.sizes.iter().copied().max().unwrap_or(1);
     eprintln!(
-        "bench: starting {max_n} sshd hosts on 127.0.0.1:{}..",
+        "bench: starting {max_n} sshd hosts on free ports of 127.0.0.1 from {} up",
         o.port_base + 1
     );
     let fleet_started = Instant::now();
@@ -281,31 +281,25 @@ impl History {
     }
 
     /// Why a run of `t` on `w` at `n` hosts would not finish within `timeout`, judging
-    /// from a smaller fleet: a run there timed out, or its time scaled linearly to `n`
-    /// hosts exceeds the timeout (the tools' work grows at least linearly with the hosts
-    /// on a machine where every host shares the same 2 cores).
+    /// from smaller fleets: a run there timed out, or the slowest run at the largest
+    /// smaller N, scaled linearly to `n` hosts, exceeds the timeout (the tools' work
+    /// grows at least linearly with the hosts when every host shares the same 2 cores).
     fn predicted_over(&self, t: Tool, w: Workload, n: usize, timeout: Duration) -> Option<String> {
-        let runs = self.0.get(&(t, w))?;
-        runs.iter().filter(|r| r.n < n).find_map(
-            |&PastRun {
-                 n: m,
-                 wall,
-                 timed_out,
-             }| {
-                if timed_out {
-                    return Some(format!("it timed out at N={m}"));
-                }
-                let scaled = wall.mul_f64(n as f64 / m as f64);
-                (scaled > timeout).then(|| {
-                    format!(
-                        "it took {} at N={m}, so about {} at N={n}, over the {} s limit",
-                        report::fmt_duration(wall),
-                        report::fmt_duration(scaled),
-                        timeout.as_secs()
-                    )
-                })
-            },
-        )
+        let runs: Vec<&PastRun> = self.0.get(&(t, w))?.iter().filter(|r| r.n < n).collect();
+        if let Some(r) = runs.iter().find(|r| r.timed_out) {
+            return Some(format!("it timed out at N={}", r.n));
+        }
+        let m = runs.iter().map(|r| r.n).max()?;
+        let wall = runs.iter().filter(|r| r.n == m).map(|r| r.wall).max()?;
+        let scaled = wall.mul_f64(n as f64 / m as f64);
+        (scaled > timeout).then(|| {
+            format!(
+                "it took {} at N={m}, so about {} at N={n}, over the {} s limit",
+                report::fmt_duration(wall),
+                report::fmt_duration(scaled),
+                timeout.as_secs()
+            )
+        })
     }
 }
 
@@ -326,7 +320,7 @@ fn run_size(
             hosts,
             g,
             &format!("n{n}-{}-{}-{tag}", w.key(), t.key()),
-            o.timeout,
+            limit(o, w),
         );
         interrupted().map(|()| r)
     };
@@ -348,7 +342,7 @@ fn run_size(
         if w == Workload::W3First {
             // Converges the hosts for the W3 no-change cell (one run, not tabulated).
             for &t in &o.tools {
-                if let Some(why) = history.predicted_over(t, w, n, o.timeout) {
+                if let Some(why) = history.predicted_over(t, w, n, limit(o, w)) {
                     eprintln!("bench: N={n} {} {}: not run: {why}", w.key(), t.label());
                     not_converged.insert(t, format!("its W3 first run was not run: {why}"));
                     continue;
@@ -357,7 +351,7 @@ fn run_size(
                 let r = run(t, w, "setup".into())?;
                 progress(n, w, t, 0, 1, &r);
                 history.record(t, w, n, r.wall, r.timed_out);
-                record_convergence(&mut not_converged, t, w, &r, o.timeout);
+                record_convergence(&mut not_converged, t, w, &r, limit(o, w));
             }
             continue;
         }
@@ -372,7 +366,7 @@ fn run_size(
             }
         }
         for &t in &o.tools {
-            if let Some(why) = history.predicted_over(t, w, n, o.timeout) {
+            if let Some(why) = history.predicted_over(t, w, n, limit(o, w)) {
                 let tc_cell = cell.tools.entry(t).or_default();
                 if tc_cell.skipped.is_none() {
                     eprintln!("bench: N={n} {} {}: not run: {why}", w.key(), t.label());
@@ -413,6 +407,17 @@ fn run_size(
         cells.push(cell);
     }
     Ok(())
+}
+
+/// The per-run limit: twice `--timeout` for the untimed W3 first run that converges the
+/// hosts for the W3 no-change cell, so a tool slow to converge can still be measured
+/// on re-runs.
+fn limit(o: &Options, w: Workload) -> Duration {
+    if w == Workload::W3First {
+        o.timeout * 2
+    } else {
+        o.timeout
+    }
 }
 
 /// After a first run: the next no-change cell of `t` is measurable only if it converged.
@@ -556,13 +561,15 @@ fn setup_lines(o: &Options) -> Vec<String> {
         format!(
             "repetitions (the `runs` column counts the converged runs per tool): up to {} per tool and cell; every \
              tool gets at least {} runs (fewer only when --reps is lower), then no more once its runs in the cell add up to {} s; \
-             a run is killed after {} s and then counts as a lower bound (`> T`); a cell is not run when the \
-             same tool's run at a smaller N timed out or, scaled linearly to this N, would exceed that limit \
-             (the notes say which); each tool also runs W1 once untimed as a warm-up per N",
+             a run is killed after {} s ({} s for the W3 first run) and then counts as a lower bound \
+             (`> T`); a cell is not run when the same tool timed out there at a smaller N or its time at \
+             the next smaller N, scaled linearly to this N, exceeds that limit (the notes say which); \
+             each tool also runs W1 once untimed as a warm-up per N",
             o.reps,
             MIN_RUNS.min(o.reps),
             o.budget.as_secs(),
-            o.timeout.as_secs()
+            o.timeout.as_secs(),
+            limit(o, Workload::W3First).as_secs()
         ),
     ]
 }
