@@ -118,9 +118,11 @@ impl ProbeCache {
     }
 
     /// Keeps the outputs of a batch sent in `epoch`; dropped if an action ran since
-    /// (`now` differs).
+    /// (`now` differs), which also counts as waste for the window (on many hosts
+    /// changing at once the epoch moves during every batch).
     pub fn store(&mut self, epoch: u64, now: u64, outputs: Vec<(ProbeKey, ExecOutput)>) {
         if epoch != now {
+            self.window = 0;
             return;
         }
         if self.epoch != epoch {
@@ -292,8 +294,12 @@ mod tests {
         assert!(!c.has("t:9:1", 4));
         // Every task changes (a first run): no prefetching.
         assert_eq!(c.start_batch(6), 0);
-        // Nothing ran since the last batch: grow again.
+        // A batch during which another host acted is wasted too.
         assert_eq!(c.start_batch(6), 1);
-        assert_eq!(c.start_batch(6), 4);
+        c.store(6, 7, vec![(key("t:9:1", "stat x"), ExecOutput::default())]);
+        assert_eq!(c.start_batch(8), 0);
+        // Nothing ran since the last batch: grow again.
+        assert_eq!(c.start_batch(8), 1);
+        assert_eq!(c.start_batch(8), 4);
     }
 }
