@@ -804,3 +804,125 @@ fn with_fileglob_loops_over_controller_files() {
     assert_eq!(read(&root.join("b.conf")), "B\n");
     assert!(!root.join("c.txt").exists());
 }
+
+/// Execs the host's sshd started while running `f`.
+fn execs_during(host: &sshd::Sshd, f: impl FnOnce() -> Run) -> (Run, usize) {
+    let before = host.execs();
+    let r = f();
+    (r, host.execs() - before)
+}
+
+#[test]
+fn probe_batching_one_exec_per_host_when_nothing_changes() {
+    if !sshd::can_run() {
+        return;
+    }
+    let fleet = Fleet::start(2);
+    let inv = fleet.inventory("");
+    let inv = inv.to_str().expect("utf8");
+    std::fs::create_dir_all(fleet.path().join("templates")).expect("mkdir");
+    std::fs::write(
+        fleet.path().join("templates/t.j2"),
+        "host={{ inventory_hostname }}\n",
+    )
+    .expect("template");
+    let mut pb = String::from("- hosts: web\n  gather_facts: false\n  tasks:\n");
+    for i in 0..4 {
+        pb.push_str(&format!(
+            "    - file: {{path: \"{{{{ root }}}}/d{i}\", state: directory}}\n\
+             \x20   - copy: {{dest: \"{{{{ root }}}}/d{i}/c\", content: \"c{i}\\n\", force: false}}\n\
+             \x20   - lineinfile: {{path: \"{{{{ root }}}}/d{i}/c\", line: \"l{i}\"}}\n\
+             \x20   - template: {{src: t.j2, dest: \"{{{{ root }}}}/d{i}/t\"}}\n"
+        ));
+    }
+    let pb = write_playbook(&fleet, "many.yml", &pb);
+    let first = fmc(&fleet, &["-i", inv, &pb, "--output", "json"]);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    assert_eq!(first.total("changed"), 2 * 16, "{}", first.stdout);
+    // The copy and the lineinfile of the same file converge in one run.
+    assert_eq!(read(&fleet.hosts[1].root.join("d3/c")), "c3\nl3\n");
+    assert_eq!(read(&fleet.hosts[1].root.join("d3/t")), "host=h2\n");
+
+    let (second, execs) = execs_during(&fleet.hosts[0], || {
+        fmc(&fleet, &["-i", inv, &pb, "--output", "json"])
+    });
+    assert_eq!(second.code, 0, "{}", second.stderr);
+    assert_eq!(second.total("changed"), 0, "{}", second.stdout);
+    assert_eq!(second.total("ok"), 2 * 16);
+    // 16 file tasks, nothing to change: 2 execs instead of 16 (the first batch probes
+    // the task and the next 4, the second the remaining 11).
+    assert_eq!(execs, 2, "execs on h1 for 16 unchanged tasks");
+
+    // --check with drift on one host: exact changes, nothing applied, still 2 execs.
+    std::fs::write(fleet.hosts[0].root.join("d0/t"), "drift\n").expect("drift");
+    std::fs::write(fleet.hosts[0].root.join("d1/c"), "drift\n").expect("drift");
+    std::fs::remove_file(fleet.hosts[0].root.join("d2/t")).expect("rm");
+    let (check, execs) = execs_during(&fleet.hosts[0], || {
+        fmc(&fleet, &["-i", inv, &pb, "--check", "--output", "json"])
+    });
+    assert_eq!(check.code, 0, "{}", check.stderr);
+    assert_eq!(check.recap()["h1"]["changed"], 3, "{}", check.stdout);
+    assert_eq!(check.recap()["h2"]["changed"], 0);
+    let changed: Vec<Value> = check
+        .events()
+        .into_iter()
+        .filter(|e| e["event"] == "host_result" && e["status"] == "changed")
+        .map(|e| e["task"].clone())
+        .collect();
+    assert_eq!(
+        changed,
+        ["template", "lineinfile", "template"],
+        "{}",
+        check.stdout
+    );
+    assert_eq!(read(&fleet.hosts[0].root.join("d1/c")), "drift\n");
+    assert!(!fleet.hosts[0].root.join("d2/t").exists());
+    assert_eq!(execs, 2, "--check execs on h1");
+
+    // The real run repairs exactly that, then nothing is left to do.
+    let fix = fmc(&fleet, &["-i", inv, &pb, "--output", "json"]);
+    assert_eq!(fix.recap()["h1"]["changed"], 3, "{}", fix.stdout);
+    assert_eq!(read(&fleet.hosts[0].root.join("d1/c")), "drift\nl1\n");
+    assert_eq!(read(&fleet.hosts[0].root.join("d0/t")), "host=h1\n");
+    let again = fmc(&fleet, &["-i", inv, &pb, "--check", "--output", "json"]);
+    assert_eq!(again.total("changed"), 0, "{}", again.stdout);
+}
+
+#[test]
+fn probe_batching_sees_earlier_changes() {
+    if !sshd::can_run() {
+        return;
+    }
+    let fleet = Fleet::start(1);
+    let root = fleet.hosts[0].root.display().to_string();
+    // `twin` is the same machine and tree under another inventory name.
+    let inv = fleet.inventory("");
+    let text = std::fs::read_to_string(&inv).expect("inventory")
+        + &format!(
+            "        twin:\n          ansible_host: 127.0.0.1\n          ansible_port: {}\n          root: {root}\n",
+            fleet.hosts[0].port
+        );
+    std::fs::write(&inv, text).expect("inventory");
+    let inv = inv.to_str().expect("utf8");
+    let pb = write_playbook(
+        &fleet,
+        "deps.yml",
+        "- hosts: web\n  gather_facts: false\n  tasks:\n\
+         \x20   - stat: {path: \"{{ root }}\"}\n\
+         \x20   - name: create (h1 only)\n      copy: {dest: \"{{ root }}/conf\", content: \"a=1\\n\", force: false}\n      when: inventory_hostname == 'h1'\n\
+         \x20   - name: line in the new file\n      lineinfile: {path: \"{{ root }}/conf\", line: \"b=2\"}\n      when: inventory_hostname == 'h1'\n\
+         \x20   - name: the twin sees the file h1 created\n      file: {path: \"{{ root }}/conf\", state: file}\n\
+         \x20   - name: touch behind the modules' back\n      command: touch {{ root }}/marker-{{ inventory_hostname }}\n      changed_when: false\n\
+         \x20   - name: stat the marker\n      stat: {path: \"{{ root }}/marker-{{ inventory_hostname }}\"}\n      register: st\n\
+         \x20   - name: marker must exist\n      fail: {msg: stale probe}\n      when: not st.stat.exists\n\
+         \x20   - name: the marker is a file\n      file: {path: \"{{ root }}/marker-{{ inventory_hostname }}\", state: file}\n",
+    );
+    let first = fmc(&fleet, &["-i", inv, &pb, "--output", "json"]);
+    assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
+    assert_eq!(first.recap()["h1"]["changed"], 2, "{}", first.stdout);
+    assert_eq!(first.recap()["twin"]["failed"], 0);
+    assert_eq!(read(&fleet.hosts[0].root.join("conf")), "a=1\nb=2\n");
+    let second = fmc(&fleet, &["-i", inv, &pb, "--output", "json"]);
+    assert_eq!(second.code, 0, "{}", second.stdout);
+    assert_eq!(second.total("changed"), 0, "{}", second.stdout);
+}

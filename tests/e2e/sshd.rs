@@ -112,7 +112,7 @@ impl Sshd {
                 format!(
                     "Port {port}\nListenAddress 127.0.0.1\nHostKey {key}\nPidFile {pid}\n\
                      AuthorizedKeysFile {auth}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\n\
-                     KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nLogLevel ERROR\n\
+                     KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nLogLevel VERBOSE\n\
                      MaxStartups 100:30:200\n",
                     key = self.dir.join("host_ed25519").display(),
                     pid = self.dir.join("sshd.pid").display(),
@@ -120,12 +120,17 @@ impl Sshd {
                 ),
             )
             .expect("write sshd_config");
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.log())
+                .expect("sshd.log");
             let child = Command::new("/usr/sbin/sshd")
                 .args(["-D", "-e", "-f"])
                 .arg(&cfg)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(log)
                 .spawn()
                 .expect("spawn sshd");
             self.child = Some(child);
@@ -145,6 +150,20 @@ impl Sshd {
             self.stop();
         }
         panic!("sshd for {} did not start", self.name);
+    }
+
+    fn log(&self) -> PathBuf {
+        self.dir.join("sshd.log")
+    }
+
+    /// How many commands (exec channels) this server has started so far, from its
+    /// log (`LogLevel VERBOSE`: one "Starting session: command" line per exec).
+    pub fn execs(&self) -> usize {
+        std::fs::read_to_string(self.log())
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("Starting session: command"))
+            .count()
     }
 
     /// Stops the server (its host becomes unreachable).

@@ -3,10 +3,14 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use fmc_core::lenient::to_bool;
-use fmc_core::{BecomeSpec, Connection, Map, Secret, TransportError, Value};
+use fmc_core::{
+    BecomeSpec, Connection, ExecOutput, ExecRequest, Map, Secret, TransportError, Value,
+};
+use futures::future::BoxFuture;
 use tokio::sync::OnceCell;
 
 /// Connection settings of one host, read from its (templated) variables.
@@ -169,6 +173,45 @@ pub(crate) struct Connections {
     client: fmc_ssh::SshClient,
     key_passphrase: Option<Secret<String>>,
     slots: Mutex<HashMap<Endpoint, Slot>>,
+    /// Moved by every action on any host (see [`crate::probes`]).
+    epoch: Arc<AtomicU64>,
+}
+
+/// A connection of the run. Every exec through [`Connection::exec`] is an *action*:
+/// it moves the run's epoch before and after it runs, which invalidates every
+/// prefetched probe output. Read-only probes go through [`HostConn::probe`].
+pub(crate) struct HostConn {
+    inner: Arc<dyn Connection>,
+    epoch: Arc<AtomicU64>,
+}
+
+impl HostConn {
+    /// Runs a probe: a script that only reads state (the epoch stays).
+    pub async fn probe(&self, req: ExecRequest) -> Result<ExecOutput, TransportError> {
+        self.inner.exec(req).await
+    }
+}
+
+impl Connection for HostConn {
+    fn exec(&self, req: ExecRequest) -> BoxFuture<'_, Result<ExecOutput, TransportError>> {
+        Box::pin(async move {
+            self.epoch.fetch_add(1, Ordering::SeqCst);
+            let out = self.inner.exec(req).await;
+            self.epoch.fetch_add(1, Ordering::SeqCst);
+            out
+        })
+    }
+
+    fn reconnect(&self) -> BoxFuture<'_, Result<(), TransportError>> {
+        Box::pin(async move {
+            self.epoch.fetch_add(1, Ordering::SeqCst);
+            self.inner.reconnect().await
+        })
+    }
+
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
 }
 
 impl Connections {
@@ -180,10 +223,21 @@ impl Connections {
             client: fmc_ssh::SshClient::new(opts.clone()).map_err(|e| e.to_string())?,
             key_passphrase,
             slots: Mutex::new(HashMap::new()),
+            epoch: Arc::new(AtomicU64::new(0)),
         })
     }
 
-    pub async fn get(&self, ep: &Endpoint) -> Result<Arc<dyn Connection>, TransportError> {
+    /// The current epoch: changes whenever an action starts or ends on any host.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::SeqCst)
+    }
+
+    /// Moves the epoch: every prefetched probe output becomes stale.
+    pub fn invalidate_probes(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+    }
+
+    pub async fn get(&self, ep: &Endpoint) -> Result<HostConn, TransportError> {
         let slot = {
             let mut slots = self
                 .slots
@@ -218,7 +272,11 @@ impl Connections {
                     .map_err(|e| e.to_string())
             })
             .await;
-        res.clone().map_err(TransportError::Unreachable)
+        let inner = res.clone().map_err(TransportError::Unreachable)?;
+        Ok(HostConn {
+            inner,
+            epoch: self.epoch.clone(),
+        })
     }
 }
 

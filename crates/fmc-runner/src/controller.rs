@@ -125,6 +125,8 @@ impl Run<'_> {
                             .and_then(|s| s.parse::<f64>().ok())
                             .unwrap_or(0.0);
                 tokio::time::sleep(Duration::from_secs_f64(secs.max(0.0))).await;
+                // Hosts may change while the play waits: probe afresh afterwards.
+                self.conns.invalidate_probes();
                 ActionResult::ok(Map::new())
             }
             "include_vars" => self.include_vars(&args, task, host),

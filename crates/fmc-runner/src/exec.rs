@@ -11,11 +11,31 @@ use fmc_core::{
 use fmc_playbook::{LoopKind, Task, TaskAction};
 use fmc_template::Vars;
 
-use crate::connect::{Endpoint, become_spec};
+use crate::connect::{Endpoint, HostConn, become_spec};
 use crate::controller::{self, canonical};
 use crate::files::TaskFiles;
 use crate::hostvars::HostCtx;
 use crate::play::{Run, Scope};
+use crate::probes::{self, ProbeKey};
+
+/// What the probe lookahead does with a later task.
+enum Ahead {
+    /// Prefetch this probe (if it runs on the same endpoint with the same `become`
+    /// and environment).
+    Probe(Box<(Endpoint, ProbeKey)>),
+    /// Not prefetched; look further.
+    Skip,
+    /// Not prefetched; stop looking.
+    Stop,
+}
+
+/// The tasks after the current one in its task list (same scope), whose probes may
+/// ride along with the current task's probe.
+#[derive(Clone, Copy)]
+pub(crate) struct Lookahead<'a> {
+    pub tasks: &'a [Task],
+    pub scope: &'a Scope,
+}
 
 /// What the batch needs to know about a task's result on one host.
 #[derive(Clone, Debug)]
@@ -180,7 +200,7 @@ impl Run<'_> {
                 .await
                 .map_err(|e| ActionResult::unreachable(e.to_string()))?;
             let out = conn
-                .exec(ExecRequest {
+                .probe(ExecRequest {
                     script: probe.script.clone(),
                     stdin: probe.stdin.clone(),
                     ..Default::default()
@@ -282,6 +302,7 @@ impl Run<'_> {
         task: &Task,
         scope: &Scope,
         host: &Arc<HostCtx>,
+        ahead: &[Task],
     ) -> TaskHostOutcome {
         let start = Instant::now();
         let title = task.display_name();
@@ -344,7 +365,16 @@ impl Run<'_> {
 
         let Some(items) = items else {
             let r = self
-                .run_attempts(task, &vars, host, delegate.as_deref())
+                .run_attempts(
+                    task,
+                    &vars,
+                    host,
+                    delegate.as_deref(),
+                    Some(&Lookahead {
+                        tasks: ahead,
+                        scope,
+                    }),
+                )
                 .await;
             let ignored = ignorable(&r, ignore_errors, ignore_unreachable);
             self.finish_host(host, &title, None, &r, start, ignored, no_log);
@@ -384,7 +414,7 @@ impl Run<'_> {
             };
             let r = match self.eval_all(&task.when, &iv) {
                 Ok(true) => {
-                    self.run_attempts(task, &iv, host, delegate.as_deref())
+                    self.run_attempts(task, &iv, host, delegate.as_deref(), None)
                         .await
                 }
                 Ok(false) => ActionResult::skipped("Conditional result was False"),
@@ -658,6 +688,7 @@ impl Run<'_> {
         vars: &Vars,
         host: &Arc<HostCtx>,
         delegate: Option<&str>,
+        ahead: Option<&Lookahead<'_>>,
     ) -> ActionResult {
         let int = |v: &Option<Value>, d: u64| -> u64 {
             v.as_ref()
@@ -675,7 +706,7 @@ impl Run<'_> {
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let mut r = self.run_action(task, vars, host, delegate).await;
+            let mut r = self.run_action(task, vars, host, delegate, ahead).await;
             if r.status == HostStatus::Unreachable || r.status == HostStatus::Skipped {
                 return r;
             }
@@ -716,6 +747,8 @@ impl Run<'_> {
                 retries: retries as u32,
             });
             tokio::time::sleep(Duration::from_secs(delay)).await;
+            // Retrying waits for the hosts to change: prefetched probes are stale.
+            self.conns.invalidate_probes();
         }
     }
 
@@ -807,6 +840,7 @@ impl Run<'_> {
         vars: &Vars,
         host: &Arc<HostCtx>,
         delegate: Option<&str>,
+        ahead: Option<&Lookahead<'_>>,
     ) -> ActionResult {
         let TaskAction::Module { module, args } = &task.action else {
             return ActionResult::failed("internal: not a module task");
@@ -817,10 +851,186 @@ impl Run<'_> {
                 .run_controller(name, args, task, vars, host, delegate)
                 .await;
         }
-        self.run_module(module, args, task, vars, host, delegate)
+        self.run_module(module, args, task, vars, host, delegate, ahead)
             .await
     }
 
+    /// The `environment:` keyword rendered for one exec.
+    fn task_env(&self, task: &Task, vars: &Vars) -> Result<Vec<(String, String)>, String> {
+        match &task.keywords.environment {
+            None => Ok(vec![]),
+            Some(e) => match self.templar.render_value(e, vars) {
+                Ok(Value::Object(m)) => Ok(m
+                    .into_iter()
+                    .map(|(k, v)| (k, fmc_core::lenient::to_string(&v).unwrap_or_default()))
+                    .collect()),
+                Ok(Value::Null) => Ok(vec![]),
+                Ok(_) => Err("environment must be a mapping".into()),
+                Err(e) => Err(self.tmpl_err(task, "environment", &e)),
+            },
+        }
+    }
+
+    /// The current task's probe output: prefetched by an earlier batch of this host
+    /// if still valid, else from one exec that also runs the probes of the next
+    /// tasks (up to the host's window) and caches their outputs.
+    async fn probe_batched(
+        &self,
+        host: &HostCtx,
+        conn: &HostConn,
+        ep: &Endpoint,
+        key: ProbeKey,
+        ahead: Option<&Lookahead<'_>>,
+    ) -> Result<ExecOutput, TransportError> {
+        let epoch = self.conns.epoch();
+        let window = {
+            let mut cache = host.probe_cache();
+            if let Some(out) = cache.take(&key, epoch) {
+                return Ok(out);
+            }
+            match ahead {
+                Some(a) if !a.tasks.is_empty() => cache.start_batch(epoch),
+                _ => 0,
+            }
+        };
+        let mut batch: Vec<ProbeKey> = vec![];
+        if let Some(a) = ahead {
+            for t in a.tasks {
+                if batch.len() >= window {
+                    break;
+                }
+                if host.probe_cache().has(&t.span.to_string(), epoch) {
+                    continue;
+                }
+                match self.lookahead_probe(t, a.scope, host) {
+                    Ahead::Probe(p) if p.0 == *ep && p.1.same_exec(&key) => batch.push(p.1),
+                    Ahead::Probe(..) | Ahead::Skip => {}
+                    Ahead::Stop => break,
+                }
+            }
+        }
+        let req = |script: String| ExecRequest {
+            script,
+            stdin: None,
+            become_spec: key.become_spec.clone(),
+            env: key.env.clone(),
+            timeout: None,
+        };
+        if batch.is_empty() {
+            return conn.probe(req(key.script.clone())).await;
+        }
+        let boundary = probes::boundary();
+        let scripts: Vec<&str> = std::iter::once(&key)
+            .chain(&batch)
+            .map(|k| k.script.as_str())
+            .collect();
+        let out = conn
+            .probe(req(probes::batch_script(&boundary, &scripts)))
+            .await?;
+        match probes::split_batch(&boundary, scripts.len(), &out) {
+            Some(mut parts) if !parts.is_empty() => {
+                let first = parts.remove(0);
+                host.probe_cache().store(
+                    epoch,
+                    self.conns.epoch(),
+                    batch.into_iter().zip(parts).collect(),
+                );
+                Ok(first)
+            }
+            // The batch shell died early: probe this task alone, keep nothing.
+            _ => conn.probe(req(key.script.clone())).await,
+        }
+    }
+
+    /// What the lookahead does with a later task of the same list: prefetch the probe
+    /// it would send now (with its endpoint) when that can be computed without side
+    /// effects; stop at blocks, includes, meta tasks, `pause` and modules without a
+    /// probe (they act whenever they run, so anything prefetched past them would be
+    /// wasted); skip loops, `until`, `delegate_to`, `run_once`, other controller
+    /// actions, lookups, tasks not selected by tags, a `when` that is false or cannot
+    /// be evaluated yet, arguments that do not render or validate, probes with stdin.
+    fn lookahead_probe(&self, task: &Task, scope: &Scope, host: &HostCtx) -> Ahead {
+        let TaskAction::Module { module, args } = &task.action else {
+            return Ahead::Stop;
+        };
+        let name = canonical(module);
+        if name == "pause" {
+            return Ahead::Stop;
+        }
+        let kw = &task.keywords;
+        if task.loop_spec.is_some()
+            || uses_lookups(task)
+            || task.until.is_some()
+            || kw.delegate_to.is_some()
+            || kw.run_once.unwrap_or(false)
+            || controller::is_controller_action(name)
+            || !self.opts.tags.selects(&task.tags)
+            || !self.started.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Ahead::Skip;
+        }
+        self.prefetchable(module, args, task, scope, host)
+            .unwrap_or(Ahead::Skip)
+    }
+
+    /// [`Self::lookahead_probe`] for a module task that passed the static checks;
+    /// `None` means skip.
+    fn prefetchable(
+        &self,
+        module: &str,
+        args: &Map,
+        task: &Task,
+        scope: &Scope,
+        host: &HostCtx,
+    ) -> Option<Ahead> {
+        let kw = &task.keywords;
+        let factory = fmc_modules::registry().get(module)?;
+        let vars = self.vars_for(host, Some(task), scope);
+        if !matches!(self.eval_all(&task.when, &vars), Ok(true)) {
+            return None;
+        }
+        let Ok(Value::Object(args)) = self
+            .templar
+            .render_value(&Value::Object(args.clone()), &vars)
+        else {
+            return None;
+        };
+        let prepared = factory.prepare(&args).ok()?;
+        let (ep, cv) = self.endpoint(host, &vars, task, None).ok()?;
+        let env = self.task_env(task, &vars).ok()?;
+        let role_dir = task.role.as_ref().map(|r| r.path.clone());
+        let files = TaskFiles {
+            role_dir: role_dir.as_deref(),
+            playbook_dir: &self.playbook_dir,
+            templar: &self.templar,
+            vars: &vars,
+        };
+        let facts = host.facts();
+        let empty = Map::new();
+        let ctx = ModuleCtx {
+            host: &host.name,
+            facts: facts.as_ref(),
+            files: &files,
+            vars: &empty,
+        };
+        let Some(probe) = prepared.probe(&ctx).ok()? else {
+            return Some(Ahead::Stop);
+        };
+        if probe.stdin.is_some() {
+            return None;
+        }
+        Some(Ahead::Probe(Box::new((
+            ep,
+            ProbeKey {
+                task: task.span.to_string(),
+                script: probe.script,
+                become_spec: become_spec(kw, &cv, self.opts.become_password.as_ref()),
+                env,
+            },
+        ))))
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn run_module(
         &self,
         module: &str,
@@ -829,6 +1039,7 @@ impl Run<'_> {
         vars: &Vars,
         host: &Arc<HostCtx>,
         delegate: Option<&str>,
+        ahead: Option<&Lookahead<'_>>,
     ) -> ActionResult {
         let Some(factory) = fmc_modules::registry().get(module) else {
             return ActionResult::failed(format!("{}: unknown module '{module}'", task.span));
@@ -860,17 +1071,9 @@ impl Run<'_> {
             Err(e) => return ActionResult::unreachable(e.to_string()),
         };
         let become_s = become_spec(&task.keywords, &cv, self.opts.become_password.as_ref());
-        let env = match &task.keywords.environment {
-            None => vec![],
-            Some(e) => match self.templar.render_value(e, vars) {
-                Ok(Value::Object(m)) => m
-                    .into_iter()
-                    .map(|(k, v)| (k, fmc_core::lenient::to_string(&v).unwrap_or_default()))
-                    .collect(),
-                Ok(Value::Null) => vec![],
-                Ok(_) => return ActionResult::failed("environment must be a mapping"),
-                Err(e) => return ActionResult::failed(self.tmpl_err(task, "environment", &e)),
-            },
+        let env = match self.task_env(task, vars) {
+            Ok(e) => e,
+            Err(msg) => return ActionResult::failed(msg),
         };
         let role_dir = task.role.as_ref().map(|r| r.path.clone());
         let files = TaskFiles {
@@ -897,10 +1100,23 @@ impl Run<'_> {
         let probe_out = match prepared.probe(&ctx) {
             Err(e) => return ActionResult::failed(e.to_string()),
             Ok(None) => None,
-            Ok(Some(p)) => match conn.exec(req(p.script, p.stdin, None)).await {
-                Ok(o) => Some(o),
-                Err(e) => return transport_result(&e),
-            },
+            Ok(Some(p)) => {
+                let res = if delegate.is_none() && p.stdin.is_none() {
+                    let key = ProbeKey {
+                        task: task.span.to_string(),
+                        script: p.script,
+                        become_spec: become_s.clone(),
+                        env: env.clone(),
+                    };
+                    self.probe_batched(host, &conn, &ep, key, ahead).await
+                } else {
+                    conn.probe(req(p.script, p.stdin, None)).await
+                };
+                match res {
+                    Ok(o) => Some(o),
+                    Err(e) => return transport_result(&e),
+                }
+            }
         };
         let plan = match prepared.plan(&ctx, probe_out.as_ref()) {
             Ok(p) => p,
@@ -962,7 +1178,7 @@ impl Run<'_> {
                     test_command,
                     timeout,
                 } => {
-                    let r = reboot(conn.as_ref(), command, test_command, *timeout, &req).await;
+                    let r = reboot(&conn, command, test_command, *timeout, &req).await;
                     match r {
                         Ok(o) => outputs.push(o),
                         Err(msg) => return ActionResult::failed(msg),
@@ -1003,6 +1219,20 @@ impl Run<'_> {
             show: false,
         }
     }
+}
+
+/// Whether the task's arguments, `when` or `environment` call a lookup: rendering
+/// them early could run `lookup('pipe', ...)` on the controller an extra time.
+fn uses_lookups(task: &Task) -> bool {
+    let TaskAction::Module { args, .. } = &task.action else {
+        return false;
+    };
+    let mut text = serde_json::to_string(args).unwrap_or_default();
+    text.push_str(&task.when.join(" "));
+    if let Some(e) = &task.keywords.environment {
+        text.push_str(&e.to_string());
+    }
+    ["lookup(", "query(", "q("].iter().any(|f| text.contains(f))
 }
 
 /// Adds one task's result to a host's recap. As in Ansible, `ok` counts every task

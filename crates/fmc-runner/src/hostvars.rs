@@ -6,6 +6,8 @@ use fmc_core::{Facts, HostRecap, Map, Value};
 use fmc_template::{HostVars, Vars};
 use indexmap::IndexMap;
 
+use crate::probes::ProbeCache;
+
 /// Everything the run knows about one host, shared by all plays.
 pub(crate) struct HostCtx {
     pub name: String,
@@ -21,6 +23,8 @@ pub(crate) struct HostCtx {
     /// include_vars results (templated lazily).
     pub included: RwLock<Arc<Map>>,
     pub recap: Mutex<HostRecap>,
+    /// Probe outputs prefetched for later tasks of this host.
+    pub probes: Mutex<ProbeCache>,
 }
 
 impl HostCtx {
@@ -34,6 +38,7 @@ impl HostCtx {
             runtime: RwLock::new(Arc::new(Map::new())),
             included: RwLock::new(Arc::new(Map::new())),
             recap: Mutex::new(HostRecap::default()),
+            probes: Mutex::new(ProbeCache::default()),
         }
     }
 
@@ -119,6 +124,11 @@ impl HostCtx {
 
     pub fn bump(&self, f: impl FnOnce(&mut HostRecap)) {
         f(&mut self.recap.lock().unwrap_or_else(PoisonError::into_inner));
+    }
+
+    /// The host's probe cache.
+    pub fn probe_cache(&self) -> std::sync::MutexGuard<'_, ProbeCache> {
+        self.probes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn recap(&self) -> HostRecap {

@@ -10,7 +10,8 @@
 //! `max_fail_percentage` say otherwise).
 //!
 //! Per host, a module costs one round trip when nothing changes (its probe), and one
-//! more per action when something does.
+//! more per action when something does. Probes of the next tasks ride along in the
+//! same round trip while nothing changes (see `probes`).
 
 mod connect;
 mod controller;
@@ -18,6 +19,7 @@ mod exec;
 mod files;
 mod hostvars;
 mod play;
+mod probes;
 mod tags;
 pub mod validate;
 

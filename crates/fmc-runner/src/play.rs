@@ -606,7 +606,7 @@ impl<'a> Run<'a> {
         only: Option<Vec<usize>>,
     ) -> BoxFuture<'s, ()> {
         Box::pin(async move {
-            for task in tasks {
+            for (n, task) in tasks.iter().enumerate() {
                 if batch.stopped || self.aborted.load(Ordering::SeqCst) {
                     return;
                 }
@@ -624,13 +624,22 @@ impl<'a> Run<'a> {
                 if hosts.is_empty() {
                     return;
                 }
-                self.run_task(task, scope, batch, hosts).await;
+                let ahead = tasks.get(n + 1..).unwrap_or_default();
+                self.run_task(task, ahead, scope, batch, hosts).await;
                 self.check_fail_limits(batch, scope);
             }
         })
     }
 
-    async fn run_task(&self, task: &Task, scope: &Scope, batch: &mut Batch, hosts: Vec<usize>) {
+    /// Runs one task of a list; `ahead` are the tasks after it in the same list.
+    async fn run_task(
+        &self,
+        task: &Task,
+        ahead: &[Task],
+        scope: &Scope,
+        batch: &mut Batch,
+        hosts: Vec<usize>,
+    ) {
         match &task.action {
             TaskAction::Block {
                 block,
@@ -699,11 +708,14 @@ impl<'a> Run<'a> {
                 };
                 let forks = self.opts.forks.unwrap_or(usize::MAX).max(1);
                 let bh = &batch.hosts;
-                let mut results: Vec<(usize, TaskHostOutcome)> = stream::iter(targets)
-                    .map(|i| async move { (i, self.run_task_host(task, scope, &bh[i]).await) })
-                    .buffer_unordered(forks)
-                    .collect()
-                    .await;
+                let mut results: Vec<(usize, TaskHostOutcome)> =
+                    stream::iter(targets)
+                        .map(|i| async move {
+                            (i, self.run_task_host(task, scope, &bh[i], ahead).await)
+                        })
+                        .buffer_unordered(forks)
+                        .collect()
+                        .await;
                 if run_once && let Some((_, first)) = results.first() {
                     let first = first.clone();
                     for i in hosts.iter().skip(1) {
@@ -823,6 +835,8 @@ impl<'a> Run<'a> {
                 s.notified.retain(|n| *n != idx);
             }
             if !hosts.is_empty() {
+                // Handlers act on hosts: no probe prefetched before them stays valid.
+                self.conns.invalidate_probes();
                 let h = batch.handlers[idx].clone();
                 let mut task = h.task.clone();
                 // Handlers are not subject to tag selection.

@@ -20,6 +20,9 @@ use report::{Cell, Context};
 use tools::{Tool, Toolchain};
 use workloads::Workload;
 
+/// Runs per tool and cell (when its runs finish), before the time budget may stop it.
+const MIN_RUNS: usize = 3;
+
 /// Set by Ctrl-C / SIGTERM; the running tool is killed and the bench cleans up.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
@@ -28,7 +31,8 @@ const ANALYSIS_MARKER: &str =
     "<!-- analysis: everything below is hand-written and kept across runs -->";
 
 const USAGE: &str = "usage: cargo xtask bench [--quick] [--hosts 1,10,50,200] [--reps K] \
-[--tools fmc,ansible,pyinfra] [--keep] [--timeout SECS] [--budget SECS] [--port-base P] [--workdir DIR]";
+[--tools fmc,ansible,pyinfra] [--keep] [--timeout SECS] [--budget SECS] [--port-base P] [--workdir DIR] \
+[--fmc-bin PATH]";
 
 struct Options {
     quick: bool,
@@ -40,6 +44,8 @@ struct Options {
     budget: Duration,
     port_base: u16,
     workdir: PathBuf,
+    /// An fmc-run binary to time instead of the workspace's release build.
+    fmc_bin: Option<PathBuf>,
 }
 
 fn parse_args(args: &[String], workspace: &Path) -> Result<Options, String> {
@@ -53,6 +59,7 @@ fn parse_args(args: &[String], workspace: &Path) -> Result<Options, String> {
         budget: Duration::ZERO,
         port_base: 42000,
         workdir: workspace.join("target/bench"),
+        fmc_bin: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -101,6 +108,7 @@ fn parse_args(args: &[String], workspace: &Path) -> Result<Options, String> {
                     .map_err(|_| format!("--port-base: '{v}' is not a port"))?;
             }
             "--workdir" => o.workdir = PathBuf::from(value("--workdir")?),
+            "--fmc-bin" => o.fmc_bin = Some(PathBuf::from(value("--fmc-bin")?)),
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown bench option '{other}'\n{USAGE}")),
         }
@@ -112,14 +120,15 @@ fn parse_args(args: &[String], workspace: &Path) -> Result<Options, String> {
             vec![1, 10, 50, 200]
         };
     }
-    // Sized so that --quick takes about 5 minutes and the full run under 30 on an idle
-    // 2-core machine: ansible-playbook needs ~0.3 s of CPU per task and host, so its big
-    // cells hit the timeout and are reported as lower bounds.
+    // Sized so that --quick takes about 5 minutes and the full run about 25 (goal: 30)
+    // on a 2-core machine: ansible-playbook needs ~0.3 s of CPU per task and host, so its
+    // big cells hit the timeout and are reported as lower bounds, or are not run when a
+    // smaller fleet already shows they would (see `predicted_over`).
     if o.reps == 0 {
         o.reps = if o.quick { 3 } else { 5 };
     }
     if o.timeout.is_zero() {
-        o.timeout = Duration::from_secs(if o.quick { 90 } else { 120 });
+        o.timeout = Duration::from_secs(60);
     }
     if o.budget.is_zero() {
         o.budget = Duration::from_secs(if o.quick { 15 } else { 20 });
@@ -163,7 +172,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
         fs::canonicalize(&o.workdir).map_err(|e| format!("{}: {e}", o.workdir.display()))?;
     let logs = workdir.join("logs");
     let _ = fs::remove_dir_all(&logs);
-    let toolchain = tools::prepare(&workdir, &workspace, &o.tools)?;
+    let toolchain = tools::prepare(&workdir, &workspace, &o.tools, o.fmc_bin.as_deref())?;
     for (t, v) in &toolchain.versions {
         eprintln!("bench: {}: {v}", t.label());
     }
@@ -184,7 +193,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
     hosts::ensure_user(&pubkey)?;
     let max_n = o.sizes.iter().copied().max().unwrap_or(1);
     eprintln!(
-        "bench: starting {max_n} sshd hosts on 127.0.0.1:{}..",
+        "bench: starting {max_n} sshd hosts on free ports of 127.0.0.1 from {} up",
         o.port_base + 1
     );
     let fleet_started = Instant::now();
@@ -198,8 +207,17 @@ pub fn main(args: &[String]) -> Result<(), String> {
     let g = workloads::generate(&workdir, &key, &fleet.hosts, &o.sizes, &control_dir)?;
 
     let mut cells = Vec::new();
+    let mut history = History::default();
     for &n in &o.sizes {
-        run_size(&o, &toolchain, &g, &fleet.hosts[..n], n, &mut cells)?;
+        run_size(
+            &o,
+            &toolchain,
+            &g,
+            &fleet.hosts[..n],
+            n,
+            &mut cells,
+            &mut history,
+        )?;
     }
     drop(masters);
     drop(fleet);
@@ -236,11 +254,55 @@ pub fn main(args: &[String]) -> Result<(), String> {
     );
     fs::write(&path, md).map_err(|e| format!("{}: {e}", path.display()))?;
     eprintln!(
-        "bench: wrote {} in {}",
+        "bench: wrote {}; total elapsed {:.1} min",
         path.display(),
-        report::fmt_duration(started.elapsed())
+        started.elapsed().as_secs_f64() / 60.0
     );
     Ok(())
+}
+
+/// Runs at smaller fleet sizes, per tool and workload.
+#[derive(Default)]
+struct History(BTreeMap<(Tool, Workload), Vec<PastRun>>);
+
+/// One earlier run: fleet size, wall time, killed after the timeout.
+struct PastRun {
+    n: usize,
+    wall: Duration,
+    timed_out: bool,
+}
+
+impl History {
+    fn record(&mut self, t: Tool, w: Workload, n: usize, wall: Duration, timed_out: bool) {
+        self.0
+            .entry((t, w))
+            .or_default()
+            .push(PastRun { n, wall, timed_out });
+    }
+
+    /// Why a run of `t` on `w` at `n` hosts would not finish within `timeout`, judging
+    /// from smaller fleets: a run there timed out (more hosts never make a tool
+    /// faster), or the slowest run at the largest smaller N of at least 10 hosts,
+    /// scaled linearly to `n`, exceeds twice the timeout. From 10 hosts on, every
+    /// tool's time grew by at least half the factor of hosts on this 2-core machine;
+    /// below that fixed costs dominate and nothing is extrapolated.
+    fn predicted_over(&self, t: Tool, w: Workload, n: usize, timeout: Duration) -> Option<String> {
+        let runs: Vec<&PastRun> = self.0.get(&(t, w))?.iter().filter(|r| r.n < n).collect();
+        if let Some(r) = runs.iter().find(|r| r.timed_out) {
+            return Some(format!("it timed out at N={}", r.n));
+        }
+        let m = runs.iter().map(|r| r.n).filter(|m| *m >= 10).max()?;
+        let wall = runs.iter().filter(|r| r.n == m).map(|r| r.wall).max()?;
+        let scaled = wall.mul_f64(n as f64 / m as f64);
+        (scaled > timeout * 2).then(|| {
+            format!(
+                "it took {} at N={m}, so about {} at N={n} if linear, over twice the {} s limit",
+                report::fmt_duration(wall),
+                report::fmt_duration(scaled),
+                timeout.as_secs()
+            )
+        })
+    }
 }
 
 /// Times every workload at fleet size `n`.
@@ -251,6 +313,7 @@ fn run_size(
     hosts: &[hosts::Host],
     n: usize,
     cells: &mut Vec<Cell>,
+    history: &mut History,
 ) -> Result<(), String> {
     let run = |t: Tool, w: Workload, tag: String| {
         let r = tc.run(
@@ -259,7 +322,7 @@ fn run_size(
             hosts,
             g,
             &format!("n{n}-{}-{}-{tag}", w.key(), t.key()),
-            o.timeout,
+            limit(o, w),
         );
         interrupted().map(|()| r)
     };
@@ -281,10 +344,16 @@ fn run_size(
         if w == Workload::W3First {
             // Converges the hosts for the W3 no-change cell (one run, not tabulated).
             for &t in &o.tools {
+                if let Some(why) = history.predicted_over(t, w, n, limit(o, w)) {
+                    eprintln!("bench: N={n} {} {}: not run: {why}", w.key(), t.label());
+                    not_converged.insert(t, format!("its W3 first run was not run: {why}"));
+                    continue;
+                }
                 hosts::reset(hosts, t, w.subdir())?;
                 let r = run(t, w, "setup".into())?;
                 progress(n, w, t, 0, 1, &r);
-                record_convergence(&mut not_converged, t, w, &r, o.timeout);
+                history.record(t, w, n, r.wall, r.timed_out);
+                record_convergence(&mut not_converged, t, w, &r, limit(o, w));
             }
             continue;
         }
@@ -298,14 +367,26 @@ fn run_size(
                 cell.tools.entry(*t).or_default().skipped = Some(why.clone());
             }
         }
+        for &t in &o.tools {
+            if let Some(why) = history.predicted_over(t, w, n, limit(o, w)) {
+                let tc_cell = cell.tools.entry(t).or_default();
+                if tc_cell.skipped.is_none() {
+                    eprintln!("bench: N={n} {} {}: not run: {why}", w.key(), t.label());
+                    tc_cell.skipped = Some(format!("not run: {why}"));
+                    if w == Workload::W2First {
+                        not_converged.insert(t, format!("its W2 first run was not run: {why}"));
+                    }
+                }
+            }
+        }
         for rep in 0..o.reps {
             let mut order = o.tools.clone();
             order.rotate_left(rep % o.tools.len());
             for t in order {
                 let tc_cell = cell.tools.entry(t).or_default();
-                // Slow tools stop early: at least one run, then only while within the budget.
+                // Every tool that finishes gets MIN_RUNS runs; more only within the budget.
                 let spent: Duration = tc_cell.walls.iter().sum();
-                if tc_cell.finished() || (!tc_cell.walls.is_empty() && spent >= o.budget) {
+                if tc_cell.finished() || (tc_cell.walls.len() >= MIN_RUNS && spent >= o.budget) {
                     continue;
                 }
                 if w == Workload::W2First {
@@ -317,6 +398,7 @@ fn run_size(
                     record_convergence(&mut not_converged, t, w, &r, o.timeout);
                 }
                 tc_cell.rss_kib.extend(r.rss_kib);
+                history.record(t, w, n, r.wall, r.timed_out);
                 match r.check {
                     Ok(()) => tc_cell.walls.push(r.wall),
                     Err(_) if r.timed_out => tc_cell.timed_out = Some(o.timeout),
@@ -327,6 +409,17 @@ fn run_size(
         cells.push(cell);
     }
     Ok(())
+}
+
+/// The per-run limit: twice `--timeout` for the untimed W3 first run that converges the
+/// hosts for the W3 no-change cell, so a tool slow to converge can still be measured
+/// on re-runs.
+fn limit(o: &Options, w: Workload) -> Duration {
+    if w == Workload::W3First {
+        o.timeout * 2
+    } else {
+        o.timeout
+    }
 }
 
 /// After a first run: the next no-change cell of `t` is measurable only if it converged.
@@ -443,7 +536,7 @@ fn failure_notes(cells: &[Cell]) -> String {
 fn setup_lines(o: &Options) -> Vec<String> {
     vec![
         format!(
-            "hosts: one `/usr/sbin/sshd -D` per host on 127.0.0.1, ports {}.., each with its own ed25519 host key \
+            "hosts: one `/usr/sbin/sshd -D` per host on 127.0.0.1, on free ports from {} up (busy ports skipped), each with its own ed25519 host key \
              and directory tree; `MaxStartups 500:30:1000`, `MaxSessions 50`, `UsePAM no`, sftp via internal-sftp",
             o.port_base + 1
         ),
@@ -468,13 +561,17 @@ fn setup_lines(o: &Options) -> Vec<String> {
             o.sizes.iter().map(usize::to_string).collect::<Vec<_>>().join(", ")
         ),
         format!(
-            "repetitions (the `runs` column counts the converged runs per tool): up to {} per tool and cell; a tool \
-             whose runs in a cell already add up to {} s gets no more (so slow cells have fewer runs); a run is \
-             killed after {} s and then counts as a lower bound (`> T`); each tool also runs W1 once untimed \
-             as a warm-up per N",
+            "repetitions (the `runs` column counts the converged runs per tool): up to {} per tool and cell; every \
+             tool gets at least {} runs (fewer only when --reps is lower), then no more once its runs in the cell add up to {} s; \
+             a run is killed after {} s ({} s for the W3 first run) and then counts as a lower bound \
+             (`> T`); a cell is not run when the same tool timed out there at a smaller N or its time at \
+             the next smaller N >= 10, scaled linearly to this N, exceeds twice that limit (the notes say which); \
+             each tool also runs W1 once untimed as a warm-up per N",
             o.reps,
+            MIN_RUNS.min(o.reps),
             o.budget.as_secs(),
-            o.timeout.as_secs()
+            o.timeout.as_secs(),
+            limit(o, Workload::W3First).as_secs()
         ),
     ]
 }

@@ -239,7 +239,9 @@ pub fn markdown(ctx: &Context, cells: &[Cell]) -> String {
          `cargo xtask bench --quick` runs N = 1 and 10 only; `--hosts 1,10,50`, `--reps K`, \
          `--tools fmc,ansible,pyinfra`, `--keep` (keep hosts, keys and generated files under \
          `target/bench`), `--timeout SECS` (per run), `--budget SECS` (per tool and cell), \
-         `--port-base P` adjust it; `cargo xtask bench` alone is the full run. Run it as root: it \
+         `--port-base P` (the first port tried), `--fmc-bin PATH` (time that fmc-run binary \
+         instead of the workspace build) adjust it; `cargo xtask bench` alone is the full run. \
+         Run it as root: it \
          installs what it needs (openssh-server, time, python3-venv, a virtualenv with ansible-core \
          and pyinfra from PyPI, a release build of fmc-run) and creates the login `fmcbench`. \
          Per-run logs stay in `target/bench/logs`.\n\n",
@@ -262,8 +264,8 @@ pub fn markdown(ctx: &Context, cells: &[Cell]) -> String {
     let _ = writeln!(
         s,
         "- the machine is shared with other builds and is noisy: compare ratios measured in the same run, \
-         not absolute times across runs\n- total bench time: {}",
-        fmt_duration(ctx.elapsed)
+         not absolute times across runs\n- total bench time: {:.1} min (goal for the full run: 30 min)",
+        ctx.elapsed.as_secs_f64() / 60.0
     );
     s.push_str("\n## Versions\n\n");
     for v in &ctx.versions {

@@ -77,17 +77,25 @@ pub struct RunResult {
 }
 
 /// Installs what the selected tools need and records their versions.
-pub fn prepare(workdir: &Path, workspace: &Path, tools: &[Tool]) -> Result<Toolchain, String> {
+/// `fmc_bin` replaces the workspace's release build (before/after comparisons).
+pub fn prepare(
+    workdir: &Path,
+    workspace: &Path,
+    tools: &[Tool],
+    fmc_bin: Option<&Path>,
+) -> Result<Toolchain, String> {
     let venv = workdir.join("venv");
     let logs = workdir.join("logs");
     fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
     if tools.iter().any(|t| *t != Tool::Fmc) {
         ensure_venv(&venv)?;
     }
-    let fmc = if tools.contains(&Tool::Fmc) {
-        build_fmc(workspace)
-    } else {
+    let fmc = if !tools.contains(&Tool::Fmc) {
         Err("not selected".into())
+    } else if let Some(bin) = fmc_bin {
+        fs::canonicalize(bin).map_err(|e| format!("--fmc-bin {}: {e}", bin.display()))
+    } else {
+        build_fmc(workspace)
     };
     let mut versions = Vec::new();
     for &t in tools {

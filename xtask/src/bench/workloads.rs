@@ -11,7 +11,7 @@ use super::hosts::{Host, USER};
 pub const W3_TASKS: u32 = 50;
 
 /// One timed cell kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Workload {
     /// One command task.
     W1,
