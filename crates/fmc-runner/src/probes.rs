@@ -15,6 +15,7 @@
 use std::collections::HashMap;
 
 use fmc_core::{BecomeSpec, ExecOutput};
+use sha2::{Digest, Sha256};
 
 /// The first batch of a host probes up to this many later tasks.
 const FIRST_WINDOW: usize = 4;
@@ -34,14 +35,6 @@ pub(crate) struct ProbeKey {
 }
 
 impl ProbeKey {
-    /// Same task, script, `become` and environment.
-    pub fn same(&self, other: &ProbeKey) -> bool {
-        self.task == other.task
-            && self.script == other.script
-            && self.env == other.env
-            && same_become(self.become_spec.as_ref(), other.become_spec.as_ref())
-    }
-
     /// Whether both probes can share one exec (same `become` and environment).
     pub fn same_exec(&self, other: &ProbeKey) -> bool {
         self.env == other.env && same_become(self.become_spec.as_ref(), other.become_spec.as_ref())
@@ -56,12 +49,41 @@ fn same_become(a: Option<&BecomeSpec>, b: Option<&BecomeSpec>) -> bool {
     }
 }
 
+/// What a cached output was probed with: the script only as its SHA-256 (200 hosts
+/// with dozens of prefetched probes each would otherwise hold every script).
+struct Stored {
+    script: [u8; 32],
+    become_spec: Option<BecomeSpec>,
+    env: Vec<(String, String)>,
+}
+
+fn digest(script: &str) -> [u8; 32] {
+    Sha256::digest(script.as_bytes()).into()
+}
+
+impl Stored {
+    fn of(k: ProbeKey) -> Self {
+        Stored {
+            script: digest(&k.script),
+            become_spec: k.become_spec,
+            env: k.env,
+        }
+    }
+
+    /// Same script, `become` and environment (the task is the map's key).
+    fn matches(&self, k: &ProbeKey) -> bool {
+        self.script == digest(&k.script)
+            && self.env == k.env
+            && same_become(self.become_spec.as_ref(), k.become_spec.as_ref())
+    }
+}
+
 /// One host's prefetched probe outputs.
 pub(crate) struct ProbeCache {
     /// The epoch the entries were probed in.
     epoch: u64,
     /// By task (`file:line:col`).
-    entries: HashMap<String, (ProbeKey, ExecOutput)>,
+    entries: HashMap<String, (Stored, ExecOutput)>,
     /// How many later tasks the next batch may probe.
     window: usize,
     /// The epoch when the last batch was sent.
@@ -87,7 +109,7 @@ impl ProbeCache {
             return None;
         }
         match self.entries.get(&key.task) {
-            Some((k, _)) if k.same(key) => self.entries.remove(&key.task).map(|(_, out)| out),
+            Some((st, _)) if st.matches(key) => self.entries.remove(&key.task).map(|(_, out)| out),
             _ => None,
         }
     }
@@ -130,7 +152,7 @@ impl ProbeCache {
             self.epoch = epoch;
         }
         for (k, out) in outputs {
-            self.entries.insert(k.task.clone(), (k, out));
+            self.entries.insert(k.task.clone(), (Stored::of(k), out));
         }
     }
 }
