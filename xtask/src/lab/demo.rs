@@ -187,6 +187,36 @@ pub fn demo(_args: &[String]) -> Result<(), String> {
     }
 }
 
+/// Writes `text` to a new file only root can read (replacing any old one).
+pub(crate) fn write_private(path: &std::path::Path, text: &str) -> Result<(), String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Where the Cloudflare test double listens, from the API URL the staging inventory gives
+/// `fmc-ddns` (`http://203.0.113.10:8787/client/v4` -> `203.0.113.10:8787`); only an
+/// address on the lab's internet is accepted.
+pub(crate) fn cf_standin_listen(api_url: &str) -> Result<String, String> {
+    api_url
+        .strip_prefix("http://")
+        .and_then(|r| r.strip_suffix("/client/v4"))
+        .filter(|l| l.starts_with("203.0.113."))
+        .map(str::to_string)
+        .ok_or_else(|| {
+            format!(
+                "cloudflare_ddns_api_url {api_url} is not the lab's Cloudflare double on its internet (203.0.113.0/24)\nhint: the staging inventory sets cloudflare_ddns_api_url: http://203.0.113.10:8787/client/v4"
+            )
+        })
+}
+
 /// Name of the Cloudflare API test double among the lab's processes.
 pub const CF_STANDIN: &str = "cf-standin";
 
@@ -208,16 +238,7 @@ pub fn start_cf_standin(ctx: &Ctx) -> Result<(), String> {
         .get("cloudflare_ddns_api_url")
         .and_then(|v| v.as_str())
         .ok_or("inventory/staging: cloudflare_ddns_api_url is not set")?;
-    let listen = api_url
-        .strip_prefix("http://")
-        .and_then(|r| r.strip_suffix("/client/v4"))
-        .filter(|l| l.starts_with("203.0.113."))
-        .ok_or_else(|| {
-            format!(
-                "cloudflare_ddns_api_url {api_url} is not on the lab's internet (203.0.113.0/24)"
-            )
-        })?
-        .to_string();
+    let listen = cf_standin_listen(api_url)?;
     let zone = all
         .get("domain")
         .and_then(|v| v.as_str())
@@ -244,19 +265,7 @@ pub fn start_cf_standin(ctx: &Ctx) -> Result<(), String> {
         .ok_or("95-secrets.yml: no vault_cloudflare_api_token")?;
     let token_file = ctx.lab.run_dir().join("cf-standin.token");
     std::fs::create_dir_all(ctx.lab.run_dir()).map_err(|e| e.to_string())?;
-    {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let _ = std::fs::remove_file(&token_file);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&token_file)
-            .map_err(|e| format!("{}: {e}", token_file.display()))?;
-        f.write_all(token.as_bytes())
-            .map_err(|e| format!("{}: {e}", token_file.display()))?;
-    }
+    write_private(&token_file, &token)?;
     let bin = ctx.repo_root.join("target/release/cf-standin");
     let bin = bin.display().to_string();
     let token_arg = token_file.display().to_string();

@@ -120,17 +120,8 @@ fn start_standin(s: &Suite) -> Result<Standin, String> {
     let config = s.sh(HOST, &format!("cat {CONFIG}"))?;
     let zone = config_value(&config, "zone")?;
     let api_url = config_value(&config, "api_url")?;
-    // http://203.0.113.10:8787/client/v4 -> 203.0.113.10:8787; only the lab's internet
-    let listen = api_url
-        .strip_prefix("http://")
-        .and_then(|r| r.strip_suffix("/client/v4"))
-        .filter(|l| l.starts_with("203.0.113."))
-        .ok_or_else(|| {
-            format!(
-                "{HOST}: api_url {api_url} is not the lab's test double\nhint: the staging inventory sets cloudflare_ddns_api_url: http://203.0.113.10:8787/client/v4"
-            )
-        })?
-        .to_string();
+    let listen =
+        crate::lab::demo::cf_standin_listen(&api_url).map_err(|e| format!("{HOST}: {e}"))?;
     let base = format!("http://{listen}");
     if control(s, &base, "GET", "log", None).is_ok() {
         // from scratch: no records, no log, the caller's address
@@ -142,7 +133,7 @@ fn start_standin(s: &Suite) -> Result<Standin, String> {
     let run_dir = s.repo_root().join(".lab/run");
     std::fs::create_dir_all(&run_dir).map_err(|e| format!("{}: {e}", run_dir.display()))?;
     let token_file = run_dir.join("cf-standin.token");
-    write_private(&token_file, token.trim())?;
+    crate::lab::demo::write_private(&token_file, token.trim())?;
     let log_path = s.repo_root().join(".lab/logs/cf-standin.log");
     if let Some(dir) = log_path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
@@ -173,20 +164,6 @@ fn start_standin(s: &Suite) -> Result<Standin, String> {
     )?;
     println!("    cf-standin (test double) on {listen}, zone {zone}");
     Ok(standin)
-}
-
-fn write_private(path: &Path, text: &str) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let _ = std::fs::remove_file(path);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    f.write_all(text.as_bytes())
-        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// A call of the double's control API from the internet namespace.

@@ -212,19 +212,7 @@ fn tcp(s: &Suite, from: Ns<'_>, host: &str, port: u64) -> Result<(Tcp, f64), Str
 
 /// One HTTP GET from `from`; the body, trimmed.
 fn get(s: &Suite, from: Ns<'_>, url: &str) -> Result<String, String> {
-    let out = s
-        .cmd(from, "curl")
-        .args(["-sS", "--max-time", CONNECT_SECS, url])
-        .output()
-        .map_err(|e| format!("cannot run curl: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(format!(
-            "GET {url} from {from:?}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+    s.http_get(from, url, CONNECT_SECS)
 }
 
 /// Fails unless `answer` (a stand-in's "<backend> via <source>") names a backend in
@@ -442,7 +430,7 @@ impl Tunnel {
         crate::ci::ensure_packages(&["wireguard-tools", "wireguard-go"])?;
         let conf_file =
             std::env::temp_dir().join(format!("{LAPTOP_IF}-{}.conf", std::process::id()));
-        write_private(&conf_file, &conf.wg)?;
+        crate::lab::demo::write_private(&conf_file, &conf.wg)?;
         let child = s
             .cmd(Ns::Laptop, "wireguard-go")
             .args(["-f", LAPTOP_IF])
@@ -507,20 +495,6 @@ impl Drop for Tunnel {
             std::fs::remove_file(Path::new("/var/run/wireguard").join(format!("{LAPTOP_IF}.sock")));
         let _ = std::fs::remove_file(&self.conf_file);
     }
-}
-
-/// Writes `text` to a new file only root can read.
-fn write_private(path: &Path, text: &str) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let _ = std::fs::remove_file(path);
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
-        .map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// Runs `c`; its stdout, or an error with its stderr.

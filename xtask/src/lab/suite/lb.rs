@@ -192,19 +192,7 @@ fn wait_sole_holder(s: &Suite, lbs: &Lbs, host: &str, within: Duration) -> Resul
 
 /// One HTTP GET from the controller (on the LAN); the body, trimmed.
 fn get(s: &Suite, url: &str) -> Result<String, String> {
-    let out = s
-        .cmd(Ns::Controller, "curl")
-        .args(["-sS", "--max-time", "2", url])
-        .output()
-        .map_err(|e| format!("cannot run curl: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(format!(
-            "GET {url}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+    s.http_get(Ns::Controller, url, "2")
 }
 
 /// The LAN address of an inventory host (what the stand-ins report as "via").

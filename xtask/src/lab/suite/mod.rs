@@ -131,6 +131,24 @@ impl Suite {
             .map_err(|e| format!("cannot run ssh: {e}"))
     }
 
+    /// One HTTP GET with curl from inside `from`, giving up after `max_secs`; the body,
+    /// trimmed, or an error with curl's message.
+    pub fn http_get(&self, from: Ns<'_>, url: &str, max_secs: &str) -> Result<String, String> {
+        let out = self
+            .cmd(from, "curl")
+            .args(["-sS", "--max-time", max_secs, url])
+            .output()
+            .map_err(|e| format!("cannot run curl: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        } else {
+            Err(format!(
+                "GET {url} from {from:?}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
     /// Runs fmc-run (release build) from the controller on the staging inventory;
     /// returns (exit code, stdout). Pass `--output json` to read events.
     pub fn fmc_run(&self, args: &[&str]) -> Result<(i32, String), String> {
