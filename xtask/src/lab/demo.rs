@@ -10,11 +10,14 @@ use super::{Ctx, require_root, up};
 
 /// Arguments every fmc-run on the lab gets: the staging secrets are vault-encrypted with
 /// a lab-only password kept beside them (see inventory/README.md).
-pub const FMC_RUN_LAB_ARGS: &[&str] =
-    &["--vault-password-file", "inventory/staging.vault-password"];
+pub const FMC_RUN_LAB_ARGS: &[&str] = &["--vault-password-file", VAULT_PASSWORD_FILE];
 
-/// One fmc-run inside the lab namespace; returns (exit code, stdout).
-fn fmc_run(ctx: &Ctx, args: &[&str], capture: bool) -> Result<(i32, String), String> {
+/// The staging inventory's vault password file, relative to the repository root.
+pub const VAULT_PASSWORD_FILE: &str = "inventory/staging.vault-password";
+
+/// One fmc-run (release build) inside the lab namespace, on the staging inventory;
+/// returns (exit code, stdout when `capture`, stderr passes through).
+pub(crate) fn fmc_run(ctx: &Ctx, args: &[&str], capture: bool) -> Result<(i32, String), String> {
     let bin = ctx.repo_root.join("target/release/fmc-run");
     let mut cmd = net::exec_in(&Netns::lab(), &bin.display().to_string());
     cmd.args(["-i", "inventory/staging"])
@@ -122,7 +125,8 @@ pub fn demo(_args: &[String]) -> Result<(), String> {
         .sum();
 
     println!("==> health checks (playbooks/health.yaml)");
-    let (_, health) = fmc_run(&ctx, &["playbooks/health.yaml", "--output", "json"], true)?;
+    let (health_code, health) =
+        fmc_run(&ctx, &["playbooks/health.yaml", "--output", "json"], true)?;
     let mut checks: Vec<String> = vec![];
     let mut table: BTreeMap<String, BTreeMap<String, bool>> = BTreeMap::new();
     for line in health.lines() {
@@ -153,7 +157,7 @@ pub fn demo(_args: &[String]) -> Result<(), String> {
         print!("  {c:<11}");
     }
     println!();
-    let mut all_ok = code == 0 && changed == 0;
+    let mut all_ok = code == 0 && changed == 0 && health_code == 0;
     for (host, row) in &table {
         let rerun = second
             .get(host)
@@ -172,10 +176,18 @@ pub fn demo(_args: &[String]) -> Result<(), String> {
         }
         println!();
     }
+    // every host of the second run must have a row: a host the checks skipped is not healthy
+    let unchecked: Vec<&String> = second.keys().filter(|h| !table.contains_key(*h)).collect();
+    all_ok &= !second.is_empty() && unchecked.is_empty() && !checks.is_empty();
     println!(
-        "\n{} hosts; second run changed {changed} tasks; {} health checks",
+        "\n{} hosts; second run changed {changed} tasks (exit {code}); {} health checks (exit {health_code}){}",
         table.len(),
-        if all_ok { "all" } else { "NOT all" }
+        if all_ok { "all" } else { "NOT all" },
+        if unchecked.is_empty() {
+            String::new()
+        } else {
+            format!("; no health result from {unchecked:?}")
+        }
     );
     println!(
         "the lab is still up: `cargo xtask lab ssh HOST`, `cargo xtask lab down` to remove it"
@@ -245,8 +257,8 @@ pub fn start_cf_standin(ctx: &Ctx) -> Result<(), String> {
         .ok_or("inventory/staging: domain is not set")?
         .to_string();
     // the staging token, from the vault-encrypted secrets with the lab-only password
-    let password = std::fs::read_to_string(ctx.repo_root.join("inventory/staging.vault-password"))
-        .map_err(|e| format!("inventory/staging.vault-password: {e}"))?;
+    let password = std::fs::read_to_string(ctx.repo_root.join(VAULT_PASSWORD_FILE))
+        .map_err(|e| format!("{VAULT_PASSWORD_FILE}: {e}"))?;
     let secrets_file = ctx.inventory.join("group_vars/all/95-secrets.yml");
     let text = std::fs::read_to_string(&secrets_file)
         .map_err(|e| format!("{}: {e}", secrets_file.display()))?;

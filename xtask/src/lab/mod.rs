@@ -27,7 +27,9 @@ const USAGE: &str = "usage: cargo xtask lab <command>
   status          which hosts run and answer SSH, lab memory
   ssh HOST [CMD]  ssh into a host as its inventory user, from the controller's position
   exec [--from router|internet|laptop] -- CMD
-                  run CMD inside the lab (default: the controller's namespace, on the LAN)
+                  run CMD inside the lab (default: the controller's namespace, on the LAN),
+                  from the repository root, with target/release on PATH (fmc-run and
+                  fmc-vault are built first) and the staging vault password file set
   stop HOST       power a host off (keeps its disk)
   start HOST      boot a stopped host
   reset HOST      power off, wipe the disk back to the image, boot
@@ -44,6 +46,7 @@ const HOST_PACKAGES: &[&str] = &[
     "openssh-client",
     "dpkg-dev",
     "util-linux",
+    "procps",
 ];
 
 struct Ctx {
@@ -81,7 +84,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
         ["down"] => down(&ctx),
         ["status"] => status(&ctx),
         ["ssh", host, rest @ ..] => ssh(&ctx, host, rest),
-        ["exec", rest @ ..] => exec(rest),
+        ["exec", rest @ ..] => exec(&ctx, rest),
         ["stop", host] => stop(&ctx, host),
         ["start", host] => start(&ctx, host),
         ["reset", host] => reset(&ctx, host),
@@ -174,29 +177,6 @@ fn require_root() -> Result<(), String> {
     }
 }
 
-fn install_host_packages() -> Result<(), String> {
-    let missing: Vec<&str> = HOST_PACKAGES
-        .iter()
-        .copied()
-        .filter(|p| {
-            !Command::new("dpkg-query")
-                .args(["-W", "-f", "${Status}", p])
-                .output()
-                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
-        })
-        .collect();
-    if missing.is_empty() {
-        return Ok(());
-    }
-    eprintln!("lab: installing host packages: {}", missing.join(" "));
-    run(Command::new("apt-get").args(["-q", "update"]))?;
-    run(Command::new("apt-get")
-        .args(["-q", "-y", "--no-install-recommends", "install"])
-        .args(&missing)
-        .env("DEBIAN_FRONTEND", "noninteractive"))
-    .map(|_| ())
-}
-
 /// More than ~19 nspawn containers need more inotify instances than the default 128.
 fn raise_inotify_limits() -> Result<(), String> {
     for (key, min) in [
@@ -237,13 +217,15 @@ fn up(ctx: &Ctx) -> Result<(), String> {
     require_root()?;
     let t0 = Instant::now();
     let topo = ctx.topology()?;
-    install_host_packages()?;
+    crate::ci::ensure_packages(HOST_PACKAGES)?;
     raise_inotify_limits()?;
-    if !net::lab_namespaces().is_empty()
-        || !ctx.lab.all_tracked().is_empty()
-        || !state::cgroup_names().is_empty()
-    {
-        eprintln!("lab: tearing down what a previous run left ...");
+    // a crashed or half-finished run: start from nothing (also fresh disks for every host)
+    let left = state::leftovers(&ctx.lab, &ctx.etc_netns, &[]);
+    if !left.is_empty() || !state::cgroup_names().is_empty() {
+        eprintln!(
+            "lab: tearing down what a previous run left ({}) ...",
+            left.join(", ")
+        );
         state::teardown(&ctx.lab, &ctx.etc_netns)?;
     }
     let key = ensure_key(&ctx.lab)?;
@@ -328,8 +310,17 @@ fn start_lab(ctx: &Ctx, topo: &Topology, images: &[image::Image], key: &str) -> 
 fn down(ctx: &Ctx) -> Result<(), String> {
     require_root()?;
     let t = Instant::now();
-    state::teardown(&ctx.lab, &ctx.etc_netns)?;
-    eprintln!("lab: down in {}", secs(t));
+    let done = state::teardown(&ctx.lab, &ctx.etc_netns)?;
+    if done.strays > 0 {
+        eprintln!(
+            "lab: ended {} process(es) left inside the lab's namespaces (lab exec, checks)",
+            done.strays
+        );
+    }
+    eprintln!(
+        "lab: down in {}; checked: no lab namespace, mount, cgroup, process or host disk left",
+        secs(t)
+    );
     Ok(())
 }
 
@@ -530,12 +521,14 @@ fn status(ctx: &Ctx) -> Result<(), String> {
         .lab
         .tracked(repo::SERVER)
         .is_some_and(|t| state::alive(&t));
+    let (pss, rss) = state::lab_memory_kib(&ctx.lab);
     println!(
-        "{ok}/{} hosts answer SSH; repository server {}; namespaces {}; lab memory {:.0} MiB (PSS)",
+        "{ok}/{} hosts answer SSH; repository server {}; namespaces {}; lab memory {:.0} MiB PSS ({:.0} MiB summed RSS)",
         topo.hosts.len(),
         if repo { "running" } else { "stopped" },
         namespaces.len(),
-        state::lab_pss_kib(&ctx.lab) as f64 / 1024.0
+        pss as f64 / 1024.0,
+        rss as f64 / 1024.0
     );
     Ok(())
 }
@@ -552,7 +545,7 @@ fn ssh(ctx: &Ctx, name: &str, rest: &[&str]) -> Result<(), String> {
     Err(format!("cannot run ssh: {err}"))
 }
 
-fn exec(rest: &[&str]) -> Result<(), String> {
+fn exec(ctx: &Ctx, rest: &[&str]) -> Result<(), String> {
     require_root()?;
     let (ns, cmd) = match rest {
         ["--from", who, "--", cmd @ ..] => (
@@ -582,10 +575,38 @@ fn exec(rest: &[&str]) -> Result<(), String> {
             ns.name()
         ));
     }
-    let err = net::exec_in(&ns, program)
-        .args(args)
-        .env("FMC_LAB_NETNS", LAB_NS)
-        .exec();
+    // `lab exec -- fmc-run -i inventory/staging ...` works from a fresh clone: the binaries
+    // are built (a no-op when current), found on PATH, and the staging inventory's relative
+    // paths (.lab/keys, .lab/known_hosts) resolve from the repository root
+    let release = ctx.repo_root.join("target").join("release");
+    if matches!(*program, "fmc-run" | "fmc-vault") {
+        eprintln!("lab: building fmc-run (release) ...");
+        crate::util::run(
+            Command::new("cargo")
+                .args(["build", "--release", "--quiet", "-p", "fmc-cli"])
+                .current_dir(&ctx.repo_root),
+        )?;
+    }
+    let path = match std::env::var_os("PATH") {
+        Some(p) => {
+            let mut dirs = vec![release.clone()];
+            dirs.extend(std::env::split_paths(&p));
+            std::env::join_paths(dirs).map_err(|e| format!("PATH: {e}"))?
+        }
+        None => release.clone().into_os_string(),
+    };
+    let mut c = net::exec_in(&ns, program);
+    c.args(args)
+        .current_dir(&ctx.repo_root)
+        .env("PATH", path)
+        .env("FMC_LAB_NETNS", LAB_NS);
+    if std::env::var_os("ANSIBLE_VAULT_PASSWORD_FILE").is_none() {
+        c.env(
+            "ANSIBLE_VAULT_PASSWORD_FILE",
+            ctx.repo_root.join(demo::VAULT_PASSWORD_FILE),
+        );
+    }
+    let err = c.exec();
     Err(format!("cannot run {program}: {err}"))
 }
 

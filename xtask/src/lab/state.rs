@@ -340,10 +340,84 @@ pub fn unmount_under(dir: &Path) -> Result<(), String> {
     }
 }
 
-/// Tears the whole lab down: processes, mounts, namespaces, cgroups, per-host state.
-/// Keeps images, keys and the package repository. Idempotent.
-pub fn teardown(lab: &Lab, etc_netns: &Path) -> Result<(), String> {
+/// The `st_dev:st_ino` of a path, as systemd-nspawn names its image lock files.
+fn dev_ino(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = fs::metadata(path).ok()?;
+    Some(format!("{}:{}", m.dev(), m.ino()))
+}
+
+/// Inodes of the lab's network namespaces (`/run/netns/fmclab*`), as `/proc/PID/ns/net`
+/// names them (`net:[INODE]`).
+fn lab_netns_ids() -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    net::lab_namespaces()
+        .iter()
+        .filter_map(|n| fs::metadata(Path::new("/run/netns").join(n)).ok())
+        .map(|m| format!("net:[{}]", m.ino()))
+        .collect()
+}
+
+/// Processes whose network namespace is one of `ids`: started inside the lab (by `lab exec`,
+/// a check, or a container), since nothing else can enter those namespaces.
+fn pids_in_netns(ids: &[String]) -> Vec<u32> {
+    if ids.is_empty() {
+        return Vec::new();
+    }
+    let me = std::process::id();
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    rd.filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid != me)
+        .filter(|pid| {
+            fs::read_link(format!("/proc/{pid}/ns/net"))
+                .is_ok_and(|l| ids.iter().any(|id| l.as_os_str() == id.as_str()))
+        })
+        .collect()
+}
+
+/// Ends (TERM, then KILL after `grace`) every process still inside the lab's namespaces.
+fn end_netns_processes(ids: &[String], grace: Duration) -> usize {
+    let pids = pids_in_netns(ids);
+    for pid in &pids {
+        signal(*pid, "TERM");
+    }
+    let t = Instant::now();
+    while !pids_in_netns(ids).is_empty() && t.elapsed() < grace {
+        sleep(Duration::from_millis(50));
+    }
+    for pid in pids_in_netns(ids) {
+        signal(pid, "KILL");
+    }
+    let t = Instant::now();
+    while !pids_in_netns(ids).is_empty() && t.elapsed() < Duration::from_secs(2) {
+        sleep(Duration::from_millis(50));
+    }
+    pids.len()
+}
+
+/// What teardown found beyond what the lab tracks.
+#[derive(Debug, Default)]
+pub struct Teardown {
+    /// Processes found inside the lab's namespaces outside any lab cgroup, and ended.
+    pub strays: usize,
+}
+
+/// Tears the whole lab down: processes, mounts, namespaces, cgroups, per-host state, then
+/// checks that none of them is left. Keeps images, keys and the package repository.
+/// Idempotent.
+pub fn teardown(lab: &Lab, etc_netns: &Path) -> Result<Teardown, String> {
     let mut errors = Vec::new();
+    let netns_ids = lab_netns_ids();
+    // nspawn's image locks are named after the root directory's inode: note them while mounted
+    let locks: Vec<PathBuf> = mounts_under(&lab.hosts())
+        .iter()
+        .filter(|m| m.file_name().is_some_and(|n| n == "root"))
+        .filter_map(|m| dev_ino(m))
+        .map(|id| Path::new(NSPAWN_LOCKS).join(format!("inode-{id}")))
+        .collect();
     let mut names: Vec<String> = lab.all_tracked().into_iter().map(|t| t.name).collect();
     for n in cgroup_names() {
         if !names.contains(&n) {
@@ -353,6 +427,8 @@ pub fn teardown(lab: &Lab, etc_netns: &Path) -> Result<(), String> {
     if let Err(e) = lab.stop(&names, Duration::from_secs(10)) {
         errors.push(e);
     }
+    // what `lab exec` and the checks started (wireguard-go, a CLI run, ...) runs in no cgroup
+    let strays = end_netns_processes(&netns_ids, Duration::from_secs(3));
     if let Err(e) = unmount_under(&lab.hosts()) {
         errors.push(e);
     }
@@ -376,33 +452,96 @@ pub fn teardown(lab: &Lab, etc_netns: &Path) -> Result<(), String> {
     if let Some(parent) = etc_netns.parent() {
         let _ = fs::remove_dir(parent);
     }
-    if mounts_under(&lab.hosts()).is_empty()
-        && lab.hosts().exists()
-        && let Err(e) = fs::remove_dir_all(lab.hosts())
-    {
-        errors.push(format!("{}: {e}", lab.hosts().display()));
+    for lock in &locks {
+        let _ = fs::remove_file(lock);
     }
-    if errors.is_empty() {
-        Ok(())
+    if mounts_under(&lab.hosts()).is_empty() {
+        for d in [lab.hosts(), lab.run_dir()] {
+            if d.exists()
+                && let Err(e) = fs::remove_dir_all(&d)
+            {
+                errors.push(format!("{}: {e}", d.display()));
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors.join("\n"));
+    }
+    let left = leftovers(lab, etc_netns, &netns_ids);
+    if left.is_empty() {
+        Ok(Teardown { strays })
     } else {
-        Err(errors.join("\n"))
+        Err(format!(
+            "left behind after teardown:\n  {}",
+            left.join("\n  ")
+        ))
     }
 }
 
-/// Memory (KiB, proportional set size: shared pages split between their users) of every
-/// process in the lab's cgroups and pid files.
-pub fn lab_pss_kib(lab: &Lab) -> u64 {
+/// Where systemd-nspawn keeps its image lock files.
+const NSPAWN_LOCKS: &str = "/run/systemd/nspawn/locks";
+
+/// Everything of the lab that still exists: namespaces, mounts under `.lab/`, cgroups,
+/// live tracked processes, processes in the (deleted) namespaces `netns_ids`, per-host
+/// state. Empty once the lab is down.
+pub fn leftovers(lab: &Lab, etc_netns: &Path, netns_ids: &[String]) -> Vec<String> {
+    let mut left = Vec::new();
+    left.extend(
+        net::lab_namespaces()
+            .into_iter()
+            .map(|n| format!("namespace {n}")),
+    );
+    left.extend(
+        mounts_under(&lab.dir)
+            .into_iter()
+            .map(|m| format!("mount {}", m.display())),
+    );
+    left.extend(
+        CGROUP_ROOTS
+            .iter()
+            .map(|r| Path::new(r).join(CGROUP_PARENT))
+            .filter(|p| p.exists())
+            .map(|p| format!("cgroup {}", p.display())),
+    );
+    left.extend(
+        lab.all_tracked()
+            .into_iter()
+            .filter(alive)
+            .map(|t| format!("process {} ({})", t.pid, t.name)),
+    );
+    left.extend(
+        pids_in_netns(netns_ids)
+            .into_iter()
+            .map(|p| format!("process {p} in a lab namespace")),
+    );
+    for p in [lab.hosts(), lab.run_dir(), etc_netns.to_path_buf()] {
+        if p.exists() {
+            left.push(format!("directory {}", p.display()));
+        }
+    }
+    left
+}
+
+/// Memory (KiB) of every process in the lab's cgroups and pid files: (PSS, RSS). PSS splits
+/// shared pages between their users (the lab's real cost); RSS counts them once per process.
+pub fn lab_memory_kib(lab: &Lab) -> (u64, u64) {
     let mut pids: Vec<u32> = cgroup_names().iter().flat_map(|n| cgroup_pids(n)).collect();
     pids.extend(lab.all_tracked().iter().filter(|t| alive(t)).map(|t| t.pid));
     pids.sort_unstable();
     pids.dedup();
+    let field = |rollup: &str, name: &str| -> u64 {
+        rollup
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
     pids.iter()
-        .filter_map(|pid| {
-            let rollup = fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
-            let line = rollup.lines().find(|l| l.starts_with("Pss:"))?;
-            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        .filter_map(|pid| fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok())
+        .fold((0, 0), |(pss, rss), r| {
+            (pss + field(&r, "Pss:"), rss + field(&r, "Rss:"))
         })
-        .sum()
 }
 
 #[cfg(test)]

@@ -230,19 +230,13 @@ impl Inventory {
     }
 }
 
-/// Reads `group_vars/<group>.yml` and/or every `*.yml` of `group_vars/<group>/` (sorted).
-/// Symlinks are followed.
+/// Reads the group vars of `group` with Ansible's rule: the first of `group_vars/<group>/`
+/// (every `*.yml`/`*.yaml` in it, sorted), `<group>.yml`, `<group>.yaml` is used and the
+/// others are ignored. Symlinks are followed.
 pub fn load_group_vars(dir: &Path, group: &str) -> Result<Map<String, Value>, String> {
     let base = dir.join("group_vars");
-    let mut files: Vec<PathBuf> = Vec::new();
-    for ext in ["yml", "yaml"] {
-        let f = base.join(format!("{group}.{ext}"));
-        if f.is_file() {
-            files.push(f);
-        }
-    }
     let sub = base.join(group);
-    if sub.is_dir() {
+    let files: Vec<PathBuf> = if sub.is_dir() {
         let mut inner: Vec<PathBuf> = std::fs::read_dir(&sub)
             .map_err(|e| format!("{}: {e}", sub.display()))?
             .filter_map(|e| e.ok().map(|e| e.path()))
@@ -252,8 +246,15 @@ pub fn load_group_vars(dir: &Path, group: &str) -> Result<Map<String, Value>, St
             })
             .collect();
         inner.sort();
-        files.extend(inner);
-    }
+        inner
+    } else {
+        ["yml", "yaml"]
+            .iter()
+            .map(|ext| base.join(format!("{group}.{ext}")))
+            .find(|f| f.is_file())
+            .into_iter()
+            .collect()
+    };
     let mut vars = Map::new();
     for f in files {
         // vault-encrypted files hold secrets only: the lab's topology never needs them
@@ -657,7 +658,8 @@ mod tests {
         let kvm = t.host("virtualizacion-server").unwrap();
         assert!(kvm.forwarding);
         assert_eq!(kvm.profile, Profile::Debian);
-        assert_eq!(kvm.nics[0].name, "enp3s0f0");
+        // seed 004: the host's LAN address sits on br0, the LAN bridge the load balancers share
+        assert_eq!(kvm.nics[0].name, "br0");
         assert_eq!(kvm.nics[0].address.to_string(), "192.168.0.40/24");
         assert_eq!(
             kvm.routes,
@@ -693,6 +695,62 @@ mod tests {
         assert_eq!(t.controller.to_string(), "192.168.0.2");
         assert_eq!(t.controller_network().unwrap().name, "lan");
         assert_eq!(t.port_forwards.len(), 3);
+        // every address of seed 004
+        for (host, addr) in [
+            ("virtualizacion-server", "192.168.0.40"),
+            ("loadbalancer1", "192.168.0.11"),
+            ("loadbalancer2", "192.168.0.12"),
+            ("infra-cluster", "192.168.0.30"),
+            ("postgresql1", "10.17.3.14"),
+            ("master1", "10.17.4.21"),
+            ("master2", "10.17.4.22"),
+            ("master3", "10.17.4.23"),
+            ("worker1", "10.17.4.24"),
+            ("worker2", "10.17.4.25"),
+            ("worker3", "10.17.4.26"),
+            ("storage1", "10.17.4.27"),
+        ] {
+            assert_eq!(t.host(host).unwrap().address.to_string(), addr, "{host}");
+        }
+    }
+
+    /// The production inventory resolves the shared configuration (a `group_vars/all.yml`
+    /// beside `group_vars/all/` would be ignored, by Ansible and fmc-run alike).
+    #[test]
+    fn production_resolves_the_shared_variables_and_the_seeds_vips() {
+        let dir = repo_inventory("production");
+        let inv = Inventory::load(&dir).unwrap();
+        let vars = host_vars(&dir, &inv).unwrap();
+        for (host, v) in &vars {
+            for k in [
+                "ansible_user",
+                "networks",
+                "api_vip",
+                "ingress_vip",
+                "domain",
+            ] {
+                assert!(v.contains_key(k), "production {host}: '{k}' undefined");
+            }
+            assert_eq!(v["api_vip"], "192.168.0.10", "{host}");
+            assert_eq!(v["ingress_vip"], "192.168.0.14", "{host}");
+        }
+        assert_eq!(vars.len(), 12);
+        assert!(
+            !dir.join("group_vars/all.yml").exists(),
+            "group_vars/all.yml would be ignored: group_vars/all/ exists"
+        );
+    }
+
+    #[test]
+    fn a_group_vars_directory_wins_over_the_file_as_in_ansible() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "group_vars/all.yml", "a: file\nb: file\n");
+        write(d.path(), "group_vars/all/x.yml", "a: dir\n");
+        let v = load_group_vars(d.path(), "all").unwrap();
+        assert_eq!(v["a"], "dir");
+        assert!(!v.contains_key("b"));
+        write(d.path(), "group_vars/web.yml", "c: 1\n");
+        assert_eq!(load_group_vars(d.path(), "web").unwrap()["c"], 1);
     }
 
     #[test]
@@ -759,7 +817,7 @@ mod tests {
         write(d.path(), "hosts.yml", hosts);
         write(
             d.path(),
-            "group_vars/all.yml",
+            "group_vars/all/00-shared.yml",
             "ansible_user: admin\ndomain: example.test\nnetworks:\n  lan: {cidr: 192.168.0.0/24, gateway: 192.168.0.1}\n",
         );
         write(

@@ -13,12 +13,13 @@ mod exposure;
 mod lb;
 mod nfs;
 mod postgres;
+mod profile;
 mod time;
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use super::net::{self, LAB_NS, Netns};
+use super::net::{self, Netns};
 use super::topology::{Host, Topology};
 use super::{Ctx, require_root};
 
@@ -40,6 +41,7 @@ pub fn checks() -> Vec<Check> {
     all.extend(ddns::checks());
     all.extend(postgres::checks());
     all.extend(drift::checks());
+    all.extend(profile::checks());
     all
 }
 
@@ -152,21 +154,7 @@ impl Suite {
     /// Runs fmc-run (release build) from the controller on the staging inventory;
     /// returns (exit code, stdout). Pass `--output json` to read events.
     pub fn fmc_run(&self, args: &[&str]) -> Result<(i32, String), String> {
-        let bin = self.ctx.repo_root.join("target/release/fmc-run");
-        let out = net::exec_in(&Netns::lab(), &bin.display().to_string())
-            .args(["-i", "inventory/staging"])
-            .args(super::demo::FMC_RUN_LAB_ARGS)
-            .args(args)
-            .current_dir(&self.ctx.repo_root)
-            .env("FMC_LAB_NETNS", LAB_NS)
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .map_err(|e| format!("cannot run fmc-run: {e}"))?;
-        Ok((
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        ))
+        super::demo::fmc_run(&self.ctx, args, true)
     }
 
     /// The repository root (playbooks, inventories, `.lab/`).

@@ -24,9 +24,8 @@ const CLIENT: &str = "master1";
 const PASSWORD_VAR: &str = "vault_postgresql_app_password";
 /// Bound of every connection attempt (seconds).
 const CONNECT_SECS: &str = "5";
-/// The stored secrets of the staging inventory and the password that opens them.
+/// The stored secrets of the staging inventory.
 const SECRETS: &str = "inventory/staging/group_vars/all/95-secrets.yml";
-const VAULT_PASSWORD: &str = "inventory/staging.vault-password";
 
 /// The checks of this file, in order.
 pub fn checks() -> Vec<Check> {
@@ -95,7 +94,11 @@ fn lab_password(s: &Suite) -> Result<Secret<String>, String> {
     };
     let key = VaultSecret {
         label: None,
-        password: Secret::new(read(VAULT_PASSWORD)?.trim_end().to_string()),
+        password: Secret::new(
+            read(crate::lab::demo::VAULT_PASSWORD_FILE)?
+                .trim_end()
+                .to_string(),
+        ),
     };
     let plain =
         fmc_yaml::vault::decrypt(&read(SECRETS)?, &[key]).map_err(|e| format!("{SECRETS}: {e}"))?;
