@@ -100,7 +100,6 @@ pub fn demo(_args: &[String]) -> Result<(), String> {
     )?;
     println!("==> bringing the staging lab up");
     up(&ctx)?;
-    start_cf_standin(&ctx)?;
 
     println!("==> converging playbooks/site.yaml on the staging lab");
     let (code, _) = fmc_run(&ctx, &["playbooks/site.yaml"], false)?;
@@ -237,7 +236,7 @@ pub const CF_STANDIN: &str = "cf-standin";
 /// points, with the staging token: the lab's stand-in for api.cloudflare.com, so the
 /// `cloudflare_ddns` role's timer runs succeed as they would against the real API.
 /// A lab process like the repository server: `lab down` ends it. No-op when running.
-pub fn start_cf_standin(ctx: &Ctx) -> Result<(), String> {
+pub(crate) fn start_cf_standin(ctx: &Ctx) -> Result<(), String> {
     if ctx
         .lab
         .tracked(CF_STANDIN)

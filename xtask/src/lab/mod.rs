@@ -240,8 +240,14 @@ fn up(ctx: &Ctx) -> Result<(), String> {
             debian,
         )?;
     }
+    // the Cloudflare API's double runs on the lab's internet client (the DDNS role talks to it)
+    crate::util::run(
+        Command::new("cargo")
+            .args(["build", "--release", "--quiet", "-p", "cf-standin"])
+            .current_dir(&ctx.repo_root),
+    )?;
     let t_start = Instant::now();
-    let result = start_lab(ctx, &topo, &images, &key);
+    let result = start_lab(ctx, &topo, &images, &key).and_then(|()| demo::start_cf_standin(ctx));
     if let Err(e) = result {
         eprintln!("lab: up failed, tearing down");
         if let Err(e2) = state::teardown(&ctx.lab, &ctx.etc_netns) {
@@ -580,10 +586,19 @@ fn exec(ctx: &Ctx, rest: &[&str]) -> Result<(), String> {
     // paths (.lab/keys, .lab/known_hosts) resolve from the repository root
     let release = ctx.repo_root.join("target").join("release");
     if matches!(*program, "fmc-run" | "fmc-vault") {
-        eprintln!("lab: building fmc-run (release) ...");
+        // fmc-ddns too: the DDNS role copies it from target/release to the KVM host
+        eprintln!("lab: building fmc-run and fmc-ddns (release) ...");
         crate::util::run(
             Command::new("cargo")
-                .args(["build", "--release", "--quiet", "-p", "fmc-cli"])
+                .args([
+                    "build",
+                    "--release",
+                    "--quiet",
+                    "-p",
+                    "fmc-cli",
+                    "-p",
+                    "fmc-ddns",
+                ])
                 .current_dir(&ctx.repo_root),
         )?;
     }
