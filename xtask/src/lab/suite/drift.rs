@@ -60,7 +60,7 @@ const DRIFTS: &[Drift] = &[
 ];
 
 /// (host, task) of every `changed` result of a JSON event stream.
-fn changed_results(stdout: &str) -> BTreeSet<(String, String)> {
+pub(super) fn changed_results(stdout: &str) -> BTreeSet<(String, String)> {
     stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())

@@ -10,6 +10,7 @@
 mod ddns;
 mod drift;
 mod exposure;
+mod firewalld;
 mod lb;
 mod nfs;
 mod postgres;
@@ -41,6 +42,7 @@ pub fn checks() -> Vec<Check> {
     all.extend(ddns::checks());
     all.extend(postgres::checks());
     all.extend(drift::checks());
+    all.extend(firewalld::checks());
     all.extend(profile::checks());
     all
 }
