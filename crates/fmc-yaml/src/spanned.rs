@@ -12,6 +12,7 @@ use serde::de::{self, Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 
 use crate::YamlError;
+use crate::scalars::Rewrite;
 
 /// A YAML node with its 1-based position (`line == 0` when unknown).
 #[derive(Clone, Debug, PartialEq)]
@@ -217,16 +218,26 @@ fn parse_here(text: &str, file: &str) -> Result<Node, YamlError> {
 }
 
 fn parse_nodes(text: &str, file: &str) -> Result<Node, YamlError> {
-    serde_saphyr::from_str_with_options::<Node>(text, crate::options()).map_err(|e| {
-        let (line, col) = e
-            .location()
-            .map(|l| (position(l.line()), position(l.column())))
-            .unwrap_or((0, 0));
-        YamlError::Syntax {
-            span: Span::new(file, line, col),
-            msg: crate::first_line(&e.to_string()),
+    let (mut node, rewrite) = crate::deserialize::<Node>(text, file)?;
+    if let Some(r) = rewrite {
+        fix_columns(&mut node, &r);
+    }
+    Ok(node)
+}
+
+/// Maps the columns of `n` (parsed from `r`'s text) back to the source text.
+fn fix_columns(n: &mut Node, r: &Rewrite) {
+    n.col = position(r.original_col(n.line.into(), n.col.into()));
+    match &mut n.kind {
+        NodeKind::Scalar(_) => {}
+        NodeKind::Seq(items) => items.iter_mut().for_each(|i| fix_columns(i, r)),
+        NodeKind::Map(entries) => {
+            for (k, v) in entries {
+                k.col = position(r.original_col(k.line.into(), k.col.into()));
+                fix_columns(v, r);
+            }
         }
-    })
+    }
 }
 
 /// Same rule as [`crate::parse`]: only blank lines, comments and `---`.
