@@ -15,6 +15,7 @@ use minijinja::{Environment, Error, ErrorKind, State, Value};
 
 use crate::OMIT;
 use crate::error::{TemplateError, undefined_name, var_template_name};
+use crate::escape::escape_backslashes;
 use crate::vars::{HostVars, Vars};
 
 /// Hidden variable through which functions and filters reach the current [`Scope`].
@@ -200,11 +201,17 @@ fn single_expression(s: &str) -> Option<&str> {
     (!inner.trim().is_empty()).then_some(inner)
 }
 
-/// Renders a string as text.
+/// Renders a string that came from YAML (a task argument, a variable) as text, with
+/// Ansible's backslash rule for `{{ }}` string literals (see [`escape_backslashes`]).
 pub(crate) fn render_text(scope: &Arc<Scope>, name: &str, s: &str) -> Result<String, Error> {
     if !is_template(s) {
         return Ok(s.to_string());
     }
+    render_escaped(scope, name, &escape_backslashes(s))
+}
+
+/// Renders template source whose backslashes are already escaped.
+fn render_escaped(scope: &Arc<Scope>, name: &str, s: &str) -> Result<String, Error> {
     scope.shared.env.render_named_str(name, s, scope.context())
 }
 
@@ -222,16 +229,18 @@ pub(crate) fn eval_native(scope: &Arc<Scope>, name: &str, expr: &str) -> Result<
         .ok_or_else(|| Error::new(ErrorKind::InvalidOperation, "expression produced no value"))
 }
 
-/// Renders a string with Ansible's native types: a single expression keeps its type.
+/// Renders a string from YAML with Ansible's native types: a single expression keeps
+/// its type.
 fn render_string_native(scope: &Arc<Scope>, name: &str, s: &str) -> Result<Json, Error> {
-    if let Some(expr) = single_expression(s) {
+    let s = escape_backslashes(s);
+    if let Some(expr) = single_expression(&s) {
         match eval_native(scope, name, expr) {
             Ok(v) => return to_json(&v),
             Err(e) if e.kind() == ErrorKind::SyntaxError => {}
             Err(e) => return Err(e),
         }
     }
-    render_text(scope, name, s).map(Json::String)
+    render_escaped(scope, name, &s).map(Json::String)
 }
 
 /// Renders every string inside a JSON value; map entries rendering to `omit` are dropped.

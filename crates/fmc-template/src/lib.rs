@@ -10,6 +10,7 @@
 
 mod context;
 mod error;
+mod escape;
 mod filters;
 mod lookups;
 mod templar;
@@ -17,6 +18,7 @@ mod tests;
 mod vars;
 
 pub use error::TemplateError;
+pub use lookups::{fileglob_items, first_found_items};
 pub use templar::Templar;
 pub use vars::{HostVars, Vars};
 

@@ -6,6 +6,7 @@ use fmc_core::Value as Json;
 use minijinja::value::{Kwargs, Rest, ValueKind};
 use minijinja::{Environment, Error, State, Value};
 
+use crate::Vars;
 use crate::context::{Scope, scope_of};
 use crate::filters::{ensure_defined, fail, json, value};
 
@@ -76,8 +77,8 @@ fn strings(state: &State, terms: &[Value]) -> Result<Vec<String>, Error> {
 }
 
 /// Finds a controller file: absolute as is, else `<dir>/<subdir>/<name>` or `<dir>/<name>`
-/// for each search path.
-fn find(scope: &Scope, name: &str, subdir: &str) -> Option<PathBuf> {
+/// for each search path. The result is absolute, as in Ansible.
+fn find(search_paths: &[PathBuf], name: &str, subdir: &str) -> Option<PathBuf> {
     // `~/...` is the controller user's home, as in Ansible
     let expanded = match (name.strip_prefix("~/"), std::env::var_os("HOME")) {
         (Some(rest), Some(home)) => Some(Path::new(&home).join(rest)),
@@ -87,16 +88,34 @@ fn find(scope: &Scope, name: &str, subdir: &str) -> Option<PathBuf> {
     if p.is_absolute() {
         return p.exists().then(|| p.to_path_buf());
     }
-    scope.vars.search_paths().iter().find_map(|dir| {
-        [dir.join(subdir).join(name), dir.join(name)]
-            .into_iter()
-            .find(|c| c.exists())
-    })
+    search_paths
+        .iter()
+        .find_map(|dir| {
+            [dir.join(subdir).join(name), dir.join(name)]
+                .into_iter()
+                .find(|c| c.exists())
+        })
+        .map(|c| absolute(&c))
 }
 
-fn not_found(what: &str, name: &str) -> Error {
+/// `path` made absolute against the current directory (symlinks kept, like Ansible).
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The search paths as text, for messages.
+fn searched(search_paths: &[PathBuf]) -> String {
+    let dirs: Vec<String> = search_paths
+        .iter()
+        .map(|d| absolute(d).display().to_string())
+        .collect();
+    dirs.join(", ")
+}
+
+fn not_found(what: &str, name: &str, search_paths: &[PathBuf]) -> Error {
     fail(format!(
-        "lookup('{what}'): could not find '{name}' in the search paths"
+        "lookup('{what}'): could not find '{name}'; searched {} (each with its {what}s/ first)",
+        searched(search_paths)
     ))
 }
 
@@ -111,7 +130,8 @@ fn file(
     let lstrip: Option<bool> = kwargs.get("lstrip")?;
     let mut out = Vec::new();
     for name in strings(state, terms)? {
-        let path = find(scope, &name, "files").ok_or_else(|| not_found("file", &name))?;
+        let path = find(scope.vars.search_paths(), &name, "files")
+            .ok_or_else(|| not_found("file", &name, scope.vars.search_paths()))?;
         let text = std::fs::read_to_string(&path).map_err(|e| {
             fail(format!(
                 "lookup('file'): cannot read {}: {e}",
@@ -138,7 +158,8 @@ fn template(
 ) -> Result<Vec<Json>, Error> {
     let mut out = Vec::new();
     for name in strings(state, terms)? {
-        let path = find(scope, &name, "templates").ok_or_else(|| not_found("template", &name))?;
+        let path = find(scope.vars.search_paths(), &name, "templates")
+            .ok_or_else(|| not_found("template", &name, scope.vars.search_paths()))?;
         out.push(Json::from(crate::templar::render_file_raw(scope, &path)?));
     }
     Ok(out)
@@ -199,83 +220,169 @@ fn first_found(
     let kw_files: Option<Value> = kwargs.get("files")?;
     let kw_paths: Option<Value> = kwargs.get("paths")?;
     let kw_skip: Option<bool> = kwargs.get("skip")?;
-    let as_list = |j: Option<&Json>| -> Vec<String> {
-        match j {
-            Some(Json::Array(a)) => a.iter().map(crate::filters::py_str).collect(),
-            Some(Json::String(s)) => s.split([',', ';']).map(|p| p.trim().to_string()).collect(),
-            _ => Vec::new(),
-        }
+    let options = FirstFound {
+        files: kw_files.map(|v| json(state, &v)).transpose()?,
+        paths: kw_paths.map(|v| json(state, &v)).transpose()?,
+        skip: kw_skip.unwrap_or(false),
     };
-    let kw_files = kw_files.map(|v| json(state, &v)).transpose()?;
-    let kw_paths = kw_paths.map(|v| json(state, &v)).transpose()?;
-    let mut files = as_list(kw_files.as_ref());
-    let mut paths = as_list(kw_paths.as_ref());
-    let mut skip = kw_skip.unwrap_or(false);
+    let mut items = Vec::new();
     for t in terms {
         ensure_defined(state, t)?;
-        let items = match json(state, t)? {
-            Json::Array(items) => items,
-            other => vec![other],
-        };
-        for item in items {
-            match item {
+        items.push(json(state, t)?);
+    }
+    let found = options
+        .find(&items, scope.vars.search_paths(), "files")
+        .map_err(|e| fail(format!("lookup('first_found'): {e}")))?;
+    Ok(found
+        .map(|p| Json::from(p.display().to_string()))
+        .into_iter()
+        .collect())
+}
+
+/// The items of a `with_first_found` loop: the first existing file of `terms` (names,
+/// lists and `{files, paths, skip}` mappings, as for `lookup('first_found')`) in `vars`'
+/// search paths, as an absolute path; none when nothing exists and `skip` is set.
+/// `subdir` is looked at first in each search path: Ansible takes it from the task's
+/// action (`templates` for `template`, `vars` for `include_vars`, else `files`).
+pub fn first_found_items(terms: &Json, subdir: &str, vars: &Vars) -> Result<Vec<Json>, String> {
+    let terms = match terms {
+        Json::Array(items) => items.clone(),
+        other => vec![other.clone()],
+    };
+    let found = FirstFound::default().find(&terms, vars.search_paths(), subdir)?;
+    Ok(found
+        .map(|p| Json::from(p.display().to_string()))
+        .into_iter()
+        .collect())
+}
+
+/// The options of `first_found` given as keyword arguments.
+#[derive(Default)]
+struct FirstFound {
+    files: Option<Json>,
+    paths: Option<Json>,
+    skip: bool,
+}
+
+impl FirstFound {
+    /// The first candidate of `terms` that exists; `Ok(None)` when none does and
+    /// `skip` is set (by the options or by a mapping term).
+    fn find(
+        &self,
+        terms: &[Json],
+        search_paths: &[PathBuf],
+        subdir: &str,
+    ) -> Result<Option<PathBuf>, String> {
+        let mut candidates = Vec::new();
+        let mut skip = self.skip;
+        if terms.is_empty() {
+            self.candidates(self.files.as_ref(), self.paths.as_ref(), &mut candidates);
+        }
+        self.collect(terms, &mut candidates, &mut skip);
+        if let Some(found) = candidates
+            .iter()
+            .find_map(|c| find(search_paths, c, subdir))
+        {
+            return Ok(Some(found));
+        }
+        if skip {
+            return Ok(None);
+        }
+        let names: Vec<String> = candidates.iter().map(|c| format!("'{c}'")).collect();
+        Err(format!(
+            "no file was found; tried {} in {} (each with its {subdir}/ first)",
+            if names.is_empty() {
+                "no names".to_string()
+            } else {
+                names.join(", ")
+            },
+            searched(search_paths)
+        ))
+    }
+
+    /// Adds the candidate names of `terms` (recursing into lists).
+    fn collect(&self, terms: &[Json], out: &mut Vec<String>, skip: &mut bool) {
+        for term in terms {
+            match term {
+                Json::Array(items) => self.collect(items, out, skip),
                 Json::Object(m) => {
-                    files.extend(as_list(m.get("files")));
-                    paths.extend(as_list(m.get("paths")));
-                    skip |= m
-                        .get("skip")
-                        .and_then(fmc_core::lenient::to_bool)
-                        .unwrap_or(false);
+                    let files = m.get("files").or(self.files.as_ref());
+                    let paths = m.get("paths").or(self.paths.as_ref());
+                    self.candidates(files, paths, out);
+                    if let Some(s) = m.get("skip") {
+                        *skip = fmc_core::lenient::to_bool(s).unwrap_or(false);
+                    }
                 }
-                other => files.push(crate::filters::py_str(&other)),
+                other => {
+                    let name = Json::from(crate::filters::py_str(other));
+                    self.candidates(Some(&name), self.paths.as_ref(), out);
+                }
             }
         }
     }
-    for f in &files {
-        let found = if paths.is_empty() || Path::new(f).is_absolute() {
-            find(scope, f, "files")
-        } else {
-            paths
-                .iter()
-                .map(|p| Path::new(p).join(f))
-                .find(|c| c.exists())
-        };
-        if let Some(p) = found {
-            return Ok(vec![Json::from(p.display().to_string())]);
+
+    /// `path/file` for every path and file (files split on `,;`, paths on `,:;`), or the
+    /// files alone without paths.
+    fn candidates(&self, files: Option<&Json>, paths: Option<&Json>, out: &mut Vec<String>) {
+        let files = split(files, &[',', ';']);
+        let paths = split(paths, &[',', ':', ';']);
+        if paths.is_empty() {
+            out.extend(files);
+            return;
+        }
+        for p in &paths {
+            for f in &files {
+                out.push(Path::new(p).join(f).display().to_string());
+            }
         }
     }
-    if skip {
-        return Ok(Vec::new());
-    }
-    Err(fail(format!(
-        "lookup('first_found'): none of {} candidate files exists",
-        files.len()
-    )))
+}
+
+/// A string or list of strings, each split on `seps`, empty parts dropped.
+fn split(v: Option<&Json>, seps: &[char]) -> Vec<String> {
+    let items: Vec<String> = match v {
+        Some(Json::Array(a)) => a.iter().map(crate::filters::py_str).collect(),
+        Some(Json::Null) | None => Vec::new(),
+        Some(other) => vec![crate::filters::py_str(other)],
+    };
+    items
+        .iter()
+        .flat_map(|s| s.split(seps))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// `lookup('fileglob', '*.conf')`: matching files in the first search path that has any.
 fn fileglob(state: &State, scope: &Scope, terms: &[Value]) -> Result<Vec<Json>, Error> {
+    fileglob_items(&strings(state, terms)?, &scope.vars)
+        .map_err(|e| fail(format!("lookup('fileglob'): {e}")))
+}
+
+/// The items of a `with_fileglob` loop (and `lookup('fileglob')`): for each pattern, the
+/// regular files it matches, as absolute paths, sorted by name. A relative pattern is
+/// tried in each search path's `files/`, then in the search path itself; the first one
+/// with matches wins.
+pub fn fileglob_items(patterns: &[String], vars: &Vars) -> Result<Vec<Json>, String> {
     let mut out = Vec::new();
-    for pattern in strings(state, terms)? {
-        let bases: Vec<PathBuf> = if Path::new(&pattern).is_absolute() {
+    for pattern in patterns {
+        let bases: Vec<PathBuf> = if Path::new(pattern).is_absolute() {
             vec![PathBuf::new()]
         } else {
-            scope
-                .vars
-                .search_paths()
+            vars.search_paths()
                 .iter()
                 .flat_map(|d| [d.join("files"), d.clone()])
                 .collect()
         };
         for base in bases {
-            let full = base.join(&pattern);
+            let full = base.join(pattern);
             let full = full.to_string_lossy();
-            let matches =
-                glob::glob(&full).map_err(|e| fail(format!("lookup('fileglob'): {e}")))?;
+            let matches = glob::glob(&full).map_err(|e| format!("pattern '{pattern}': {e}"))?;
             let found: Vec<Json> = matches
                 .filter_map(Result::ok)
                 .filter(|p| p.is_file())
-                .map(|p| Json::from(p.display().to_string()))
+                .map(|p| Json::from(absolute(&p).display().to_string()))
                 .collect();
             if !found.is_empty() {
                 out.extend(found);

@@ -63,6 +63,8 @@ impl Templar {
     }
 
     /// Renders a string. A string without `{{`/`{%`/`{#` is returned as-is without touching the engine.
+    /// Like Ansible for strings from YAML, string literals inside `{{ }}` take their backslashes
+    /// literally (`'\1'` is a backslash and `1`); `{% %}` statements keep Jinja's escapes.
     pub fn render_str(&self, s: &str, vars: &Vars) -> Result<String, TemplateError> {
         if !context::is_template(s) {
             return Ok(s.to_string());
@@ -127,7 +129,7 @@ impl Templar {
             return Ok(());
         }
         self.env
-            .template_from_named_str(INLINE_NAME, s)
+            .template_from_named_str(INLINE_NAME, &crate::escape::escape_backslashes(s))
             .map(|_| ())
             .map_err(|e| TemplateError::from_engine(&e, |n| vec![n.to_string()]))
     }

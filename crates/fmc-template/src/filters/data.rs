@@ -9,7 +9,7 @@ use minijinja::{Environment, Error, State, Value};
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
 
-use super::{add, ensure_defined, fail, json, list, param, py_str, value};
+use super::{add, ensure_defined, fail, json, list, param, py_str, value, yaml_emit};
 
 pub(super) fn register(env: &mut Environment<'static>) {
     add(env, "bool", to_bool);
@@ -24,6 +24,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
     add(env, "to_yaml", to_yaml);
     add(env, "to_nice_yaml", to_nice_yaml);
     add(env, "from_yaml", from_yaml);
+    add(env, "from_yaml_all", from_yaml_all);
+    add(env, "subelements", subelements);
     add(env, "combine", combine);
     add(env, "dict2items", dict2items);
     add(env, "items2dict", items2dict);
@@ -317,24 +319,125 @@ fn from_json(s: Cow<'_, str>) -> Result<Value, Error> {
     Ok(value(&j))
 }
 
-fn yaml(v: &Json, indent: usize) -> Result<String, Error> {
-    let mut opts = serde_saphyr::SerializerOptions::default();
-    opts.indent_step = indent.clamp(1, 64);
-    serde_saphyr::to_string_with_options(v, opts).map_err(|e| fail(format!("to_yaml: {e}")))
+/// PyYAML's `dump` options that `to_yaml`/`to_nice_yaml` take.
+fn yaml(
+    state: &State,
+    v: &Value,
+    kwargs: &Kwargs,
+    indent: Option<usize>,
+    flow: Option<bool>,
+) -> Result<String, Error> {
+    let indent = match indent {
+        Some(i) => Some(i),
+        None => kwargs.get("indent")?,
+    };
+    let flow = match kwargs.get::<Option<Value>>("default_flow_style")? {
+        Some(f) if f.is_none() => None,
+        Some(f) => Some(f.is_true()),
+        None => flow,
+    };
+    let width: Option<usize> = kwargs.get("width")?;
+    let sort_keys: Option<bool> = kwargs.get("sort_keys")?;
+    // Output is always Unicode, as with Ansible's `allow_unicode=True`.
+    let _: Option<bool> = kwargs.get("allow_unicode")?;
+    kwargs.assert_all_used()?;
+    let style = yaml_emit::Style {
+        flow,
+        indent: indent.unwrap_or(2),
+        width: width.unwrap_or(80),
+        sort_keys: sort_keys.unwrap_or(true),
+    };
+    Ok(yaml_emit::emit(&json(state, v)?, &style))
 }
 
-/// `to_yaml(indent=2)`.
+/// `to_yaml(indent=2, default_flow_style=None, width=80, sort_keys=True)`: PyYAML's
+/// output; collections that hold only scalars are written in flow style.
 fn to_yaml(state: &State, v: &Value, kwargs: Kwargs) -> Result<String, Error> {
-    let indent: Option<usize> = kwargs.get("indent")?;
-    kwargs.assert_all_used()?;
-    yaml(&json(state, v)?, indent.unwrap_or(2))
+    yaml(state, v, &kwargs, None, None)
 }
 
-/// `to_nice_yaml(indent=4)`.
-fn to_nice_yaml(state: &State, v: &Value, kwargs: Kwargs) -> Result<String, Error> {
-    let indent: Option<usize> = kwargs.get("indent")?;
+/// `to_nice_yaml(indent=4, default_flow_style=False, ...)`: block style throughout.
+fn to_nice_yaml(
+    state: &State,
+    v: &Value,
+    indent: Option<usize>,
+    kwargs: Kwargs,
+) -> Result<String, Error> {
+    let indent = param(indent, &kwargs, "indent")?.unwrap_or(4);
+    yaml(state, v, &kwargs, Some(indent), Some(false))
+}
+
+/// `from_yaml_all`: every document of a YAML stream, as a list.
+fn from_yaml_all(s: Cow<'_, str>) -> Result<Value, Error> {
+    let docs = fmc_yaml::parse_all(&s, "<from_yaml_all>")
+        .map_err(|e| fail(format!("from_yaml_all: {e}")))?;
+    Ok(value(&Json::Array(docs)))
+}
+
+/// `list | subelements('a.b', skip_missing=False)`: `[item, sub]` for every element of
+/// the list found at the dotted path in every item (a dict's values count as the list).
+fn subelements(
+    state: &State,
+    v: &Value,
+    path: &Value,
+    skip_missing: Option<bool>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
+    let skip_missing = param(skip_missing, &kwargs, "skip_missing")?.unwrap_or(false);
     kwargs.assert_all_used()?;
-    yaml(&json(state, v)?, indent.unwrap_or(4))
+    let items = match json(state, v)? {
+        Json::Array(a) => a,
+        Json::Object(m) => m.into_iter().map(|(_, v)| v).collect(),
+        _ => {
+            return Err(fail(
+                "subelements: obj must be a list of dicts or a nested dict",
+            ));
+        }
+    };
+    let keys: Vec<String> = match json(state, path)? {
+        Json::String(s) => s.split('.').map(str::to_string).collect(),
+        Json::Array(a) => a.iter().map(py_str).collect(),
+        _ => return Err(fail("subelements: subelements must be a list or a string")),
+    };
+    let mut out = Vec::new();
+    for item in items {
+        let mut at = &item;
+        let mut missing = false;
+        for key in &keys {
+            match at {
+                Json::Object(m) => match m.get(key) {
+                    Some(next) => at = next,
+                    None if skip_missing => {
+                        missing = true;
+                        break;
+                    }
+                    None => {
+                        return Err(fail(format!(
+                            "subelements: could not find '{key}' key in iterated item"
+                        )));
+                    }
+                },
+                _ => {
+                    return Err(fail(format!(
+                        "subelements: the key {key} should point to a dictionary"
+                    )));
+                }
+            }
+        }
+        if missing {
+            continue;
+        }
+        let Json::Array(subs) = at else {
+            let key = keys.last().map_or("", String::as_str);
+            return Err(fail(format!(
+                "subelements: the key '{key}' should point to a list"
+            )));
+        };
+        for sub in subs {
+            out.push(Json::Array(vec![item.clone(), sub.clone()]));
+        }
+    }
+    Ok(value(&Json::Array(out)))
 }
 
 fn from_yaml(s: Cow<'_, str>) -> Result<Value, Error> {

@@ -7,8 +7,10 @@ use minijinja::value::{ArgType, Kwargs};
 use minijinja::{Environment, Error, ErrorKind, State, Value};
 
 mod data;
+mod dates;
 mod net;
 mod text;
+mod yaml_emit;
 
 pub(crate) use text::regex;
 
@@ -16,6 +18,7 @@ pub(crate) use text::regex;
 /// `ansible.utils.` / `ansible.netcommon.`).
 pub(crate) fn register(env: &mut Environment<'static>) {
     data::register(env);
+    dates::register(env);
     text::register(env);
     net::register(env);
 }

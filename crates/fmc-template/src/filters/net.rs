@@ -17,6 +17,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
         env.add_filter(format!("{prefix}ipmath"), ipmath);
         env.add_filter(format!("{prefix}nthhost"), nthhost);
         env.add_filter(format!("{prefix}network_in_usable"), network_in_usable);
+        env.add_filter(format!("{prefix}network_in_network"), network_in_network);
+        env.add_filter(format!("{prefix}ipsubnet"), ipsubnet);
     }
 }
 
@@ -134,6 +136,37 @@ fn wrap(a: IpAddr) -> String {
     }
 }
 
+/// The first and last usable addresses of a network (a /31 or /127 uses both).
+fn first_last(ip: &Ip) -> Option<(IpAddr, IpAddr)> {
+    let net = &ip.net;
+    match ip.size() {
+        0 | 1 => None,
+        2 => Some((net.network(), net.broadcast())),
+        _ => Some((offset(net.network(), 1)?, offset(net.broadcast(), -1)?)),
+    }
+}
+
+/// The queries about usable addresses; they need a value written with a prefix.
+fn usable_query(ip: &Ip, q: &str) -> Result<Json, Error> {
+    if !ip.has_prefix {
+        return Err(fail(format!("ipaddr('{q}'): not a network address")));
+    }
+    let Some((first, last)) = first_last(ip) else {
+        return Ok(Json::Null);
+    };
+    let within = |a: Option<IpAddr>| {
+        a.filter(|a| (to_u128(first)..=to_u128(last)).contains(&to_u128(*a)))
+            .map_or(Json::Null, |a| Json::from(a.to_string()))
+    };
+    Ok(match q {
+        "first_usable" => Json::from(first.to_string()),
+        "last_usable" => Json::from(last.to_string()),
+        "next_usable" => within(offset(ip.addr(), 1)),
+        "previous_usable" => within(offset(ip.addr(), -1)),
+        _ => Json::from(format!("{first}-{last}")),
+    })
+}
+
 /// Answers one query for one parsed value; `Json::Bool(false)` means "no".
 fn query(original: &str, ip: &Ip, q: &str) -> Result<Json, Error> {
     let no = Json::Bool(false);
@@ -143,12 +176,16 @@ fn query(original: &str, ip: &Ip, q: &str) -> Result<Json, Error> {
         return Ok(nth(ip, n).map_or(no, |a| Json::from(ip.with_prefix(a))));
     }
     Ok(match q {
+        "first_usable" | "last_usable" | "next_usable" | "previous_usable" | "range_usable" => {
+            usable_query(ip, q)?
+        }
+        "network_id" => Json::from(net.network().to_string()),
+        "network_netmask" => Json::from(format!("{} {}", net.network(), net.netmask())),
+        "network_wildcard" => Json::from(format!("{} {}", net.network(), net.hostmask())),
         "" => Json::from(original.trim()),
         "address" | "ip" => Json::from(ip.addr().to_string()),
         "bool" => Json::Bool(true),
-        "broadcast" if ip.is_v4() && net.prefix_len() < 31 => {
-            Json::from(net.broadcast().to_string())
-        }
+        "broadcast" if ip.size() > 2 => Json::from(net.broadcast().to_string()),
         "broadcast" => no,
         "cidr" | "subnet" | "network/prefix" => {
             Json::from(format!("{}/{}", net.network(), net.prefix_len()))
@@ -181,7 +218,12 @@ fn query(original: &str, ip: &Ip, q: &str) -> Result<Json, Error> {
         } else {
             wrap(ip.addr())
         }),
-        other => return Err(fail(format!("ipaddr: unknown query '{other}'"))),
+        // A network or address: the value if it lies inside it, else none.
+        other => match parse(other) {
+            Some(outer) if outer.net.contains(net) => Json::from(original.trim()),
+            Some(_) => Json::Null,
+            None => return Err(fail(format!("ipaddr: unknown query '{other}'"))),
+        },
     })
 }
 
@@ -270,24 +312,147 @@ fn nthhost(state: &State, v: &Value, n: i64) -> Result<Value, Error> {
     })
 }
 
-/// `'10.0.0.0/24' | network_in_usable('10.0.0.7')`: the address is a usable host of the network.
+/// Parses a filter argument that must be an address or network.
+fn parse_arg(state: &State, v: &Value, filter: &str, what: &str) -> Result<Ip, Error> {
+    match json(state, v)? {
+        Json::String(s) => parse(&s),
+        _ => None,
+    }
+    .ok_or_else(|| fail(format!("{filter}: {what} is not an IP address or network")))
+}
+
+/// The first and last address of a network, as ansible.utils compares them (the
+/// "broadcast" end falls back to the written address for networks of one or two).
+fn span(ip: &Ip) -> (u128, u128) {
+    let last = if ip.size() > 2 {
+        ip.net.broadcast()
+    } else {
+        ip.addr()
+    };
+    (to_u128(ip.net.network()), to_u128(last))
+}
+
+/// Whether `test`'s whole range lies in `[first, last]`.
+fn range_in(test: &Ip, first: u128, last: u128) -> bool {
+    let (a, b) = span(test);
+    first <= a && b <= last
+}
+
+/// `'10.0.0.0/24' | network_in_usable('10.0.0.7')`: the address (or network) lies in the
+/// usable range of the network.
 fn network_in_usable(state: &State, v: &Value, test: &Value) -> Result<bool, Error> {
-    let net = match json(state, v)? {
-        Json::String(s) => parse(&s),
-        _ => None,
+    let net = parse_arg(state, v, "network_in_usable", "the value")?;
+    let test = parse_arg(state, test, "network_in_usable", "the argument")?;
+    let (first, last) = first_last(&net).unwrap_or((net.addr(), net.addr()));
+    Ok(net.is_v4() == test.is_v4() && range_in(&test, to_u128(first), to_u128(last)))
+}
+
+/// `'10.0.0.0/8' | network_in_network('10.1.0.0/16')`: the address or network lies
+/// inside the network, network and broadcast addresses included.
+fn network_in_network(state: &State, v: &Value, test: &Value) -> Result<bool, Error> {
+    let net = parse_arg(state, v, "network_in_network", "the value")?;
+    let test = parse_arg(state, test, "network_in_network", "the argument")?;
+    let (first, last) = span(&net);
+    Ok(net.is_v4() == test.is_v4() && range_in(&test, first, last))
+}
+
+/// `ipsubnet(query='', index=None)` like ansible.utils: with no query the value's CIDR;
+/// with a prefix length the number of such subnets (as text), or with `index` the
+/// index-th one (negative from the end; `false` when out of range); for a single address
+/// the enclosing network of that size; with a network as query the 1-based position of
+/// the value's subnet inside it.
+fn ipsubnet(
+    state: &State,
+    v: &Value,
+    q: Option<Value>,
+    index: Option<i64>,
+) -> Result<Value, Error> {
+    let q = query_arg(q);
+    let Json::String(s) = json(state, v)? else {
+        return Ok(Value::from(false));
+    };
+    let Some(ip) = parse(&s) else {
+        return Ok(Value::from(false));
+    };
+    let is_address = ip.size() == 1;
+    let net = ip.net.trunc();
+    let total = net.max_prefix_len();
+    let bits = u32::from(total);
+    if q.is_empty() {
+        return Ok(Value::from(net.to_string()));
     }
-    .ok_or_else(|| fail("network_in_usable: not a network"))?;
-    let addr = match json(state, test)? {
-        Json::String(s) => parse(&s),
-        _ => None,
+    let json_str = |n: IpNet| Value::from(n.to_string());
+    if q.bytes().all(|b| b.is_ascii_digit()) {
+        let Some(size) = q.parse::<u8>().ok().filter(|n| *n <= total) else {
+            return Ok(Value::from(false));
+        };
+        if is_address {
+            // The networks of prefix `size`, `size + 1`, ... that hold the address.
+            let supernets = i64::from(total) - i64::from(size);
+            let i = index.unwrap_or(0);
+            if let Some(n) = index
+                && (n > i64::from(total) + 1 - n || n < i64::from(size) - i64::from(total))
+            {
+                return Ok(Value::from(false));
+            }
+            let i = if i < 0 { i + supernets } else { i };
+            if i < 0 || i >= supernets {
+                return Err(fail("ipsubnet: subnet index out of range"));
+            }
+            let prefix = u8::try_from(i64::from(size) + i).unwrap_or(total);
+            return IpNet::new(net.addr(), prefix)
+                .map(|n| json_str(n.trunc()))
+                .map_err(|e| fail(format!("ipsubnet: {e}")));
+        }
+        if size < net.prefix_len() {
+            if index.is_some() {
+                return Ok(Value::from(false));
+            }
+            return Err(fail(format!(
+                "ipsubnet: requested subnet size of {size} is invalid"
+            )));
+        }
+        let count = 1u128.checked_shl(u32::from(size - net.prefix_len()));
+        let Some(i) = index else {
+            // Only `::/0` split into /128s overflows: 2**128.
+            return Ok(Value::from(count.map_or_else(
+                || "340282366920938463463374607431768211456".to_string(),
+                |c| c.to_string(),
+            )));
+        };
+        let count = count.map_or(i128::MAX, |c| i128::try_from(c).unwrap_or(i128::MAX));
+        let i = i128::from(i);
+        let i = if i < 0 { i + count } else { i };
+        if i < 0 || i >= count {
+            return Ok(Value::from(false));
+        }
+        let step = 1u128.checked_shl(bits - u32::from(size)).unwrap_or(0);
+        let start = u128::try_from(i)
+            .ok()
+            .and_then(|i| i.checked_mul(step))
+            .and_then(|o| i128::try_from(o).ok())
+            .and_then(|o| offset(net.network(), o));
+        return match start.map(|a| IpNet::new(a, size)) {
+            Some(Ok(n)) => Ok(json_str(n)),
+            _ => Ok(Value::from(false)),
+        };
     }
-    .ok_or_else(|| fail("network_in_usable: not an IP address"))?;
-    let (n, a) = (&net.net, addr.addr());
-    if !n.contains(&a) {
-        return Ok(false);
+    let outer = parse(&q).ok_or_else(|| {
+        fail(format!(
+            "ipsubnet: you must pass a valid subnet or IP address; {q} is invalid"
+        ))
+    })?;
+    if outer.is_v4() != ip.is_v4() || !outer.net.trunc().contains(&net) {
+        return Err(fail(format!(
+            "ipsubnet: {net} is not in the subnet {}",
+            outer.net.trunc()
+        )));
     }
-    let edge = net.is_v4() && n.prefix_len() < 31 && (a == n.network() || a == n.broadcast());
-    Ok(!edge)
+    // Position of the value's subnet among the subnets of its size in `outer`.
+    let host_bits = bits - u32::from(net.prefix_len());
+    let within = to_u128(net.network()) - to_u128(outer.net.network());
+    let pos = within.checked_shr(host_bits).unwrap_or(0) + 1;
+    Ok(Value::from(pos.to_string()))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::sync::{LazyLock, Mutex, PoisonError};
 use base64::Engine as _;
 use fmc_core::{Map, Value as Json};
 use minijinja::value::{Kwargs, Rest};
-use minijinja::{Environment, Error, Value};
+use minijinja::{Environment, Error, State, Value};
 use regex::{Regex, RegexBuilder};
 use sha1::Digest as _;
 
@@ -32,6 +32,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
     add(env, "password_hash", password_hash);
     add(env, "to_uuid", to_uuid);
     add(env, "urlsplit", urlsplit);
+    add(env, "path_join", path_join);
+    add(env, "wordcount", wordcount);
 }
 
 type RegexKey = (String, bool, bool);
@@ -116,6 +118,41 @@ fn py_replacement(r: &str) -> String {
         }
     }
     out
+}
+
+/// `['/etc', 'ssh', 'sshd_config'] | path_join`: Python's `os.path.join` (an absolute
+/// part discards what came before it).
+fn path_join(state: &State, v: &Value) -> Result<String, Error> {
+    let parts: Vec<Json> = match super::json(state, v)? {
+        Json::String(s) => return Ok(s),
+        Json::Array(a) => a,
+        other => {
+            return Err(fail(format!(
+                "path_join expects a string or a list, got {}",
+                super::py_str(&other)
+            )));
+        }
+    };
+    let mut out = String::new();
+    for part in parts {
+        let Json::String(p) = part else {
+            return Err(fail("path_join expects a list of strings"));
+        };
+        if p.starts_with('/') || out.is_empty() {
+            out = p;
+        } else {
+            if !out.ends_with('/') {
+                out.push('/');
+            }
+            out.push_str(&p);
+        }
+    }
+    Ok(out)
+}
+
+/// `wordcount`: the number of words (runs of letters, digits and `_`), like Jinja's.
+fn wordcount(s: Cow<'_, str>) -> Result<usize, Error> {
+    Ok(regex(r"\w+", false, false)?.find_iter(&s).count())
 }
 
 /// `regex_replace(pattern, replacement='', ignorecase=False, multiline=False, count=0)`.

@@ -278,7 +278,8 @@ fn comment_styles() {
         r("{{ 'managed by fmc' | comment }}"),
         "#\n# managed by fmc\n#"
     );
-    assert_eq!(r("{{ 'a\\n\\nb' | comment }}"), "#\n# a\n#\n# b\n#");
+    // A literal in `{{ }}` is raw text (Ansible's rule for YAML strings): real newlines here.
+    assert_eq!(r("{{ 'a\n\nb' | comment }}"), "#\n# a\n#\n# b\n#");
     assert_eq!(r("{{ 'x' | comment('c') }}"), "//\n// x\n//");
     assert_eq!(r("{{ 'x' | comment('cblock') }}"), "/*\n *\n * x\n *\n */");
     assert_eq!(r("{{ 'x' | comment('xml') }}"), "<!--\n -\n - x\n -\n-->");
@@ -288,10 +289,11 @@ fn comment_styles() {
 #[test]
 fn regex_filters() {
     // Python: re.sub(r'(?P<x>\w+)=(\d+)', r'\2=\g<x>$', 'a=1 b=2') == '1=a$ 2=b$'
+    // (literals in `{{ }}` of a YAML string are raw text, like Python's r'')
     let v = vars(json!({"s": "a=1 b=2"}));
     assert_eq!(
         render(
-            r"{{ s | regex_replace('(?P<x>\\w+)=(\\d+)', '\\2=\\g<x>$') }}",
+            r"{{ s | regex_replace('(?P<x>\w+)=(\d+)', '\2=\g<x>$') }}",
             &v
         ),
         "1=a$ 2=b$"
@@ -305,7 +307,7 @@ fn regex_filters() {
     );
     assert_eq!(
         render(
-            "{{ 'a\\nb' | regex_replace('^', '> ', multiline=True) }}",
+            "{{ 'a\nb' | regex_replace('^', '> ', multiline=True) }}",
             &v
         ),
         "> a\n> b"

@@ -186,3 +186,26 @@ fn file_lookup_expands_the_home_directory() {
         "ssh-ed25519 BBBB home"
     );
 }
+
+#[test]
+fn first_found_items_search_the_given_subdir_first() {
+    let (d, mut v) = with_files();
+    let role = d.path().join("role");
+    std::fs::create_dir_all(role.join("vars")).unwrap();
+    std::fs::write(role.join("vars/a.conf"), "vars").unwrap();
+    v.set_search_paths(vec![role.clone(), d.path().join("pb")]);
+    let found = |terms: Value, subdir: &str| fmc_template::first_found_items(&terms, subdir, &v);
+    let vars_a = role.join("vars/a.conf").display().to_string();
+    let files_a = role.join("files/a.conf").display().to_string();
+    assert_eq!(
+        found(json!(["nope", "a.conf"]), "vars"),
+        Ok(vec![json!(vars_a)])
+    );
+    assert_eq!(found(json!(["a.conf"]), "files"), Ok(vec![json!(files_a)]));
+    assert_eq!(
+        found(json!([{"files": ["nope"], "skip": true}]), "files"),
+        Ok(vec![])
+    );
+    let e = found(json!(["nope"]), "files").unwrap_err();
+    assert!(e.starts_with("no file was found; tried 'nope' in "), "{e}");
+}

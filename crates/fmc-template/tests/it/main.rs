@@ -8,8 +8,10 @@ use fmc_core::{Map, Value};
 use fmc_template::{Templar, Vars};
 use serde_json::json;
 
+mod backslashes;
 mod errors;
 mod filters;
+mod filters_more;
 mod jinja_tests;
 mod lazy;
 mod lookups;
