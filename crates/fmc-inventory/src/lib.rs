@@ -74,6 +74,8 @@ pub struct Inventory {
     playbook_vars: Vec<(PathBuf, VarsDir)>,
     /// Every group to its hosts (recursively), computed by `finalize`.
     members: IndexMap<String, Vec<String>>,
+    /// Problems that do not stop loading (see [`Inventory::warnings`]).
+    warnings: Vec<String>,
 }
 
 #[derive(Clone, Default)]
@@ -166,6 +168,7 @@ impl Inventory {
         inv.finalize()?;
         for dir in basedirs {
             let vars = inv.load_vars_dir(&dir)?;
+            inv.add_warnings(&vars.warnings);
             inv.inventory_vars.push(vars);
         }
         Ok(inv)
@@ -189,8 +192,24 @@ impl Inventory {
             return Ok(());
         }
         let vars = self.load_vars_dir(dir)?;
+        self.add_warnings(&vars.warnings);
         self.playbook_vars.push((key, vars));
         Ok(())
+    }
+
+    /// Problems found while loading that do not stop the run, for the user to see:
+    /// a `group_vars/`/`host_vars/` file ignored because a directory (or an earlier
+    /// extension) of the same name wins, as in Ansible.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    fn add_warnings(&mut self, warnings: &[String]) {
+        for w in warnings {
+            if !self.warnings.contains(w) {
+                self.warnings.push(w.clone());
+            }
+        }
     }
 
     /// Host names in definition order (without the implicit localhost).
@@ -275,13 +294,13 @@ impl Inventory {
         out
     }
 
-    /// Groups the host belongs to (directly or through children), excluding `all`
-    /// and `ungrouped`, sorted by name.
+    /// Groups the host belongs to (directly or through children), excluding `all`,
+    /// sorted by name: `["ungrouped"]` for a host in no other group, as in Ansible.
     pub fn group_names(&self, host: &str) -> Vec<String> {
         let mut names: Vec<String> = self
             .ancestors(host)
             .into_iter()
-            .filter(|g| *g != ALL && *g != UNGROUPED)
+            .filter(|g| *g != ALL)
             .map(str::to_string)
             .collect();
         names.sort();
@@ -304,6 +323,7 @@ impl Inventory {
             inventory_vars: Vec::new(),
             playbook_vars: Vec::new(),
             members: IndexMap::new(),
+            warnings: Vec::new(),
         }
     }
 

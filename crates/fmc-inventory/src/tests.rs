@@ -81,7 +81,8 @@ fn ini_hosts_groups_children() {
         ["web01", "web02", "web03", "web04", "db-a", "db-b"]
     );
     assert_eq!(inv.group_names("web02"), ["prod", "web"]);
-    assert!(inv.group_names("bastion").is_empty());
+    // Ansible 2.19: a host in no other group has group_names ['ungrouped']
+    assert_eq!(inv.group_names("bastion"), ["ungrouped"]);
     assert!(inv.has_host("db-b") && !inv.has_host("db-c"));
 }
 
@@ -335,8 +336,10 @@ fn vars_dirs_precedence() {
             "ignored: because the directory comes first\n",
         ),
         ("play/host_vars/w1", "from_host: play\n"),
+        ("play/host_vars/w1.yml", "from_host: ignored\n"),
     ]);
     let mut inv = load_one(&dir, "inv/hosts").unwrap();
+    assert!(inv.warnings().is_empty(), "{:?}", inv.warnings());
     let v = inv.host_vars("w1");
     assert_eq!(v["level"], json!("web-dir"));
     assert_eq!(v["all_only"], json!("dir"));
@@ -351,6 +354,21 @@ fn vars_dirs_precedence() {
     assert_eq!(v["split"], json!("b"));
     assert_eq!(v["from_host"], json!("play"));
     assert!(v.get("ignored").is_none());
+    // both ignored files are reported, once each although the dir was added twice
+    let play = dir.path().join("play");
+    assert_eq!(
+        inv.warnings(),
+        [
+            format!(
+                "{0}/group_vars/web.yml is ignored: {0}/group_vars/web/ exists and wins, as in Ansible; move the file into the directory",
+                play.display()
+            ),
+            format!(
+                "{0}/host_vars/w1.yml is ignored: {0}/host_vars/w1 exists and wins, as in Ansible; merge the two files",
+                play.display()
+            ),
+        ]
+    );
 }
 
 #[test]

@@ -1,10 +1,11 @@
 //! `group_vars/` and `host_vars/` directories.
 //!
 //! For a name `web`, the first of `web` (file or directory), `web.yml`, `web.yaml`,
-//! `web.json` is used. A directory contributes all its files with no extension or a
-//! YAML/JSON one, recursively, sorted, skipping hidden files and `~` backups; later
-//! files replace top-level keys of earlier ones. Files for names that are not in the
-//! inventory are not read.
+//! `web.json` is used, as in Ansible; the others are ignored with a warning. A
+//! directory contributes all its files with no extension or a YAML/JSON one,
+//! recursively, sorted, skipping hidden files and `~` backups; later files replace
+//! top-level keys of earlier ones. Files for names that are not in the inventory are
+//! not read.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -24,6 +25,8 @@ const MAX_NESTING: usize = 16;
 pub(crate) struct VarsDir {
     pub(crate) groups: HashMap<String, Map>,
     pub(crate) hosts: HashMap<String, Map>,
+    /// Files ignored because a directory or another file of the same name wins.
+    pub(crate) warnings: Vec<String>,
 }
 
 pub(crate) fn load(
@@ -31,15 +34,18 @@ pub(crate) fn load(
     is_group: impl Fn(&str) -> bool,
     is_host: impl Fn(&str) -> bool,
 ) -> Result<VarsDir, InventoryError> {
+    let mut warnings = Vec::new();
     Ok(VarsDir {
-        groups: load_kind(&dir.join("group_vars"), is_group)?,
-        hosts: load_kind(&dir.join("host_vars"), is_host)?,
+        groups: load_kind(&dir.join("group_vars"), is_group, &mut warnings)?,
+        hosts: load_kind(&dir.join("host_vars"), is_host, &mut warnings)?,
+        warnings,
     })
 }
 
 fn load_kind(
     dir: &Path,
     wanted: impl Fn(&str) -> bool,
+    warnings: &mut Vec<String>,
 ) -> Result<HashMap<String, Map>, InventoryError> {
     let mut out = HashMap::new();
     if !dir.is_dir() {
@@ -60,9 +66,13 @@ fn load_kind(
     for name in names.into_iter().filter(|n| wanted(n)) {
         let candidates =
             std::iter::once(name.clone()).chain(EXTENSIONS.iter().map(|e| format!("{name}.{e}")));
-        let Some(path) = candidates.map(|c| dir.join(c)).find(|p| p.exists()) else {
+        let mut found = candidates.map(|c| dir.join(c)).filter(|p| p.exists());
+        let Some(path) = found.next() else {
             continue;
         };
+        for ignored in found {
+            warnings.push(ignored_warning(&ignored, &path));
+        }
         let files = if path.is_dir() {
             let mut files = Vec::new();
             collect_files(&path, 0, &mut files)?;
@@ -79,6 +89,23 @@ fn load_kind(
         out.insert(name, vars);
     }
     Ok(out)
+}
+
+/// The warning for a vars file that `winner` (same name) shadows.
+fn ignored_warning(ignored: &Path, winner: &Path) -> String {
+    if winner.is_dir() {
+        format!(
+            "{} is ignored: {}/ exists and wins, as in Ansible; move the file into the directory",
+            ignored.display(),
+            winner.display()
+        )
+    } else {
+        format!(
+            "{} is ignored: {} exists and wins, as in Ansible; merge the two files",
+            ignored.display(),
+            winner.display()
+        )
+    }
 }
 
 fn collect_files(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) -> Result<(), InventoryError> {

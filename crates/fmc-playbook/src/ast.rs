@@ -76,6 +76,8 @@ pub struct TaskDefaults {
     pub run_once: Option<bool>,
     /// `timeout:` seconds for the task action (untemplated).
     pub timeout: Option<Value>,
+    /// `throttle:` at most this many hosts run the task at once (untemplated).
+    pub throttle: Option<Value>,
 }
 
 impl TaskDefaults {
@@ -100,6 +102,7 @@ impl TaskDefaults {
             delegate_to: pick(&self.delegate_to, &parent.delegate_to),
             run_once: pick(&self.run_once, &parent.run_once),
             timeout: pick(&self.timeout, &parent.timeout),
+            throttle: pick(&self.throttle, &parent.throttle),
         }
     }
 }

@@ -80,6 +80,58 @@ pub(crate) fn opt_bool(file: &str, key: &Key, v: &Node) -> Result<Option<bool>> 
     boolean(file, key, v).map(Some)
 }
 
+/// Whether a scalar holds Jinja (the runner renders it per host).
+fn is_template(v: &Value) -> bool {
+    matches!(v, Value::String(s) if s.contains("{{") || s.contains("{%"))
+}
+
+/// A boolean, or a template the runner evaluates per host; null is unset.
+pub(crate) fn opt_bool_or_template(file: &str, key: &Key, v: &Node) -> Result<Option<Value>> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    let value = v.to_value();
+    if !is_template(&value) {
+        boolean(file, key, v)?;
+    }
+    Ok(Some(value))
+}
+
+/// A non-negative number (an integer unless `fraction`), or a template the runner
+/// renders per host; null is unset. `retries`, `delay`, `timeout`, `throttle`.
+pub(crate) fn opt_count_or_template(
+    file: &str,
+    key: &Key,
+    v: &Node,
+    fraction: bool,
+) -> Result<Option<Value>> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    let value = v.to_value();
+    if is_template(&value) {
+        return Ok(Some(value));
+    }
+    let n = match &value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    let ok = n.is_some_and(|n| n.is_finite() && n >= 0.0 && (fraction || n.fract() == 0.0));
+    if !ok {
+        let want = if fraction {
+            "a non-negative number of seconds"
+        } else {
+            "a non-negative integer"
+        };
+        return Err(PlaybookError::invalid(
+            key.span(file),
+            format!("'{}' must be {want} or a template, got {value}", key.name),
+        ));
+    }
+    Ok(Some(value))
+}
+
 /// A string or a list of strings (`notify`, `listen`, `vars_files`).
 pub(crate) fn string_list(file: &str, key: &Key, v: &Node) -> Result<Vec<String>> {
     match &v.kind {

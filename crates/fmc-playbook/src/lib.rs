@@ -117,6 +117,7 @@ pub const PLAY_KEYWORDS: &[&str] = &[
     "ignore_errors",
     "ignore_unreachable",
     "timeout",
+    "throttle",
     "module_defaults",
     "strategy",
     "order",

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use fmc_core::{Map, Span, Value};
-use fmc_yaml::{Key, Node, NodeKind};
+use fmc_yaml::{Key, Node};
 
 use crate::args::{is_free_form, parse_kv, short_name};
 use crate::fields::{self, entries, type_error};
@@ -80,26 +80,15 @@ pub(crate) fn keyword(file: &str, key: &Key, v: &Node, kw: &mut TaskDefaults) ->
         "connection" => kw.connection = fields::opt_string(file, key, v)?,
         "delegate_to" => kw.delegate_to = fields::opt_string(file, key, v)?,
         "environment" => kw.environment = raw(),
-        "no_log" => {
-            // A boolean, or a template the runner evaluates per host.
-            if !matches!(v.kind, NodeKind::Scalar(Value::String(_))) {
-                fields::opt_bool(file, key, v)?;
-            }
-            kw.no_log = raw();
-        }
+        "no_log" => kw.no_log = fields::opt_bool_or_template(file, key, v)?,
         "check_mode" => kw.check_mode = fields::opt_bool(file, key, v)?,
         "diff" => kw.diff = fields::opt_bool(file, key, v)?,
         "ignore_unreachable" => kw.ignore_unreachable = fields::opt_bool(file, key, v)?,
         "any_errors_fatal" => kw.any_errors_fatal = fields::opt_bool(file, key, v)?,
         "run_once" => kw.run_once = fields::opt_bool(file, key, v)?,
-        "ignore_errors" => {
-            // A boolean, or a template the runner evaluates per host.
-            if !matches!(v.kind, NodeKind::Scalar(Value::String(_))) {
-                fields::opt_bool(file, key, v)?;
-            }
-            kw.ignore_errors = raw();
-        }
-        "timeout" => kw.timeout = raw(),
+        "ignore_errors" => kw.ignore_errors = fields::opt_bool_or_template(file, key, v)?,
+        "timeout" => kw.timeout = fields::opt_count_or_template(file, key, v, false)?,
+        "throttle" => kw.throttle = fields::opt_count_or_template(file, key, v, false)?,
         _ => return Ok(false),
     }
     Ok(true)
@@ -548,10 +537,9 @@ fn parts<'n>(file: &str, items: &'n [(Key, Node)]) -> Result<Parts<'n>> {
             "changed_when" => p.changed_when = Some(fields::conditions(file, k, v)?),
             "failed_when" => p.failed_when = Some(fields::conditions(file, k, v)?),
             "until" => p.until = Some(fields::conditions(file, k, v)?),
-            "retries" => p.retries = (!v.is_null()).then(|| v.to_value()),
-            "delay" => p.delay = (!v.is_null()).then(|| v.to_value()),
+            "retries" => p.retries = fields::opt_count_or_template(file, k, v, false)?,
+            "delay" => p.delay = fields::opt_count_or_template(file, k, v, true)?,
             "delegate_facts" => p.delegate_facts = fields::boolean(file, k, v)?,
-            "throttle" => {}
             "args" => p.args = Some((k, fields::mapping(file, k, v)?)),
             "action" | "local_action" => {
                 if let Some((prev, _)) = p.action_keyword {

@@ -246,3 +246,32 @@ fn include_and_import_tasks_take_a_file_mapping() {
     assert_eq!(block[0].name.as_deref(), Some("t"));
     assert!(block[0].when.is_empty());
 }
+
+#[test]
+fn count_and_flag_keywords_take_values_or_templates() {
+    let t = tasks(
+        "    - ping:\n      until: r is success\n      retries: \"{{ n }}\"\n      delay: 0.5\n      timeout: '10'\n      throttle: 2\n      ignore_errors: \"{{ lax }}\"\n      no_log: yes\n",
+    );
+    assert_eq!(t[0].retries, Some(json!("{{ n }}")));
+    assert_eq!(t[0].delay, Some(json!(0.5)));
+    assert_eq!(t[0].keywords.timeout, Some(json!("10")));
+    assert_eq!(t[0].keywords.throttle, Some(json!(2)));
+    assert_eq!(t[0].keywords.ignore_errors, Some(json!("{{ lax }}")));
+    assert_eq!(t[0].keywords.no_log, Some(json!(true)));
+    // a block passes throttle and timeout down to its tasks
+    let t = tasks("    - throttle: 1\n      timeout: 3\n      block:\n        - ping:\n");
+    let TaskAction::Block { block, .. } = &t[0].action else {
+        panic!("{:?}", t[0].action)
+    };
+    assert_eq!(block[0].keywords.throttle, Some(json!(1)));
+    assert_eq!(block[0].keywords.timeout, Some(json!(3)));
+    // a bare word is neither a boolean nor a template
+    let e = err(&[(
+        "pb.yml",
+        "- hosts: all\n  tasks:\n    - ping:\n      no_log: sometimes\n",
+    )]);
+    assert_eq!(
+        e,
+        "$DIR/pb.yml:4:7: 'no_log' must be a boolean (yes/no, true/false), got \"sometimes\""
+    );
+}

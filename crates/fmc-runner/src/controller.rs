@@ -1,7 +1,7 @@
 //! Actions that run on the controller: `debug`, `set_fact`, `assert`, `fail`,
 //! `pause`, `include_vars`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +10,8 @@ use fmc_core::{HostStatus, Map, Value};
 use fmc_playbook::Task;
 use fmc_template::Vars;
 
-use crate::exec::ActionResult;
+use crate::exec::{ActionResult, located};
+use crate::files::{find_in, search_dirs};
 use crate::hostvars::HostCtx;
 use crate::play::Run;
 
@@ -207,29 +208,30 @@ impl Run<'_> {
     }
 
     fn include_vars(&self, args: &Map, task: &Task, host: &HostCtx) -> ActionResult {
+        let failed = |msg: String| ActionResult::failed(located(task, &msg));
         let file = args
             .get("file")
             .or_else(|| args.get("_raw_params"))
             .and_then(to_string);
         let dir = args.get("dir").and_then(to_string);
+        // like Ansible: the role's vars/, the role, then the playbook directory's vars/
+        // and the playbook directory
+        let dirs = search_dirs(
+            task.role.as_ref().map(|r| r.path.as_path()),
+            &self.playbook_dir,
+            "vars",
+        );
         let mut files: Vec<PathBuf> = vec![];
-        let base = |rel: &str, sub: &str| -> PathBuf {
-            let p = Path::new(rel);
-            if p.is_absolute() {
-                return p.to_path_buf();
-            }
-            if let Some(r) = &task.role {
-                let c = r.path.join(sub).join(p);
-                if c.exists() {
-                    return c;
-                }
-            }
-            self.playbook_dir.join(p)
-        };
         match (file, dir) {
-            (Some(f), _) => files.push(base(&f, "vars")),
+            (Some(f), _) => match find_in(&dirs, &f) {
+                Ok(p) => files.push(p),
+                Err(e) => return failed(e),
+            },
             (None, Some(d)) => {
-                let dir = base(&d, "vars");
+                let dir = match find_in(&dirs, &d) {
+                    Ok(p) => p,
+                    Err(e) => return failed(e),
+                };
                 match std::fs::read_dir(&dir) {
                     Ok(rd) => {
                         let mut v: Vec<PathBuf> = rd
@@ -245,10 +247,10 @@ impl Run<'_> {
                         v.sort();
                         files.extend(v);
                     }
-                    Err(e) => return ActionResult::failed(format!("{}: {e}", dir.display())),
+                    Err(e) => return failed(format!("{}: {e}", dir.display())),
                 }
             }
-            (None, None) => return ActionResult::failed("include_vars needs 'file' or 'dir'"),
+            (None, None) => return failed("include_vars needs 'file' or 'dir'".into()),
         }
         let mut loaded = Map::new();
         for f in &files {
@@ -259,13 +261,8 @@ impl Run<'_> {
                     }
                 }
                 Ok(Value::Null) => {}
-                Ok(_) => {
-                    return ActionResult::failed(format!(
-                        "{}: must be a mapping of variables",
-                        f.display()
-                    ));
-                }
-                Err(e) => return ActionResult::failed(e.to_string()),
+                Ok(_) => return failed(format!("{}: must be a mapping of variables", f.display())),
+                Err(e) => return failed(e.to_string()),
             }
         }
         match args.get("name").and_then(to_string) {

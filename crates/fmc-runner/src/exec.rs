@@ -45,6 +45,8 @@ pub(crate) struct TaskHostOutcome {
     pub changed: bool,
     pub end_host: bool,
     pub registered: Option<Value>,
+    /// The result of a failure that was not ignored (`ansible_failed_result`).
+    pub failed_result: Option<Value>,
 }
 
 /// The result of running the action once (one item, one attempt).
@@ -124,13 +126,9 @@ const CENSORED: &str =
     "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
 
 impl Run<'_> {
-    /// Renders a variable to its final value (lazy templates resolved).
-    pub(crate) fn var(&self, vars: &Vars, key: &str) -> Option<Value> {
-        let raw = vars.get_raw(key)?.clone();
-        self.templar.render_value(&raw, vars).ok()
-    }
-
-    fn conn_vars(&self, vars: &Vars) -> Map {
+    /// The connection variables, templated. As in Ansible, one that fails to template
+    /// fails the host: the error names the variable and the template error.
+    fn conn_vars(&self, vars: &Vars) -> Result<Map, String> {
         const KEYS: &[&str] = &[
             "ansible_connection",
             "ansible_host",
@@ -151,11 +149,16 @@ impl Run<'_> {
         ];
         let mut m = Map::new();
         for k in KEYS {
-            if let Some(v) = self.var(vars, k) {
-                m.insert((*k).to_string(), v);
-            }
+            let Some(raw) = vars.get_raw(k) else {
+                continue;
+            };
+            let v = self
+                .templar
+                .render_value(raw, vars)
+                .map_err(|e| format!("connection variable '{k}': {}", with_var(&e)))?;
+            m.insert((*k).to_string(), v);
         }
-        m
+        Ok(m)
     }
 
     /// The endpoint to run on: the host itself, or the `delegate_to` target.
@@ -170,7 +173,7 @@ impl Run<'_> {
         if let Some(d) = delegate {
             if let Some(dh) = self.hosts.get(d) {
                 let dvars = self.hostvars.base_vars(dh);
-                let cv = self.conn_vars(&dvars);
+                let cv = self.conn_vars(&dvars)?;
                 return Ok((Endpoint::from_vars(d, &cv, remote_user)?, cv));
             }
             if d == "localhost" || d == "127.0.0.1" {
@@ -180,7 +183,7 @@ impl Run<'_> {
             cv.insert("ansible_host".into(), Value::String(d.to_string()));
             return Ok((Endpoint::from_vars(d, &cv, remote_user)?, cv));
         }
-        let mut cv = self.conn_vars(vars);
+        let mut cv = self.conn_vars(vars)?;
         if let Some(c) = &task.keywords.connection {
             cv.insert("ansible_connection".into(), Value::String(c.clone()));
         }
@@ -192,8 +195,10 @@ impl Run<'_> {
         let vars = self.hostvars.base_vars(host);
         let probe = fmc_modules::system::setup::facts_probe();
         let res = async {
-            let cv = self.conn_vars(&vars);
-            let ep = Endpoint::from_vars(&host.name, &cv, None).map_err(ActionResult::failed)?;
+            let ep = self
+                .conn_vars(&vars)
+                .and_then(|cv| Endpoint::from_vars(&host.name, &cv, None))
+                .map_err(|e| ActionResult::failed(format!("gathering facts: {e}")))?;
             let conn = self
                 .conns
                 .get(&ep)
@@ -221,6 +226,7 @@ impl Run<'_> {
             changed: false,
             end_host: false,
             registered: None,
+            failed_result: None,
         }
     }
 
@@ -357,7 +363,7 @@ impl Run<'_> {
         let items = match self.loop_items(task, &vars) {
             Ok(i) => i,
             Err(msg) => {
-                let r = ActionResult::failed(format!("{}: loop: {msg}", task.span));
+                let r = ActionResult::failed(located(task, &format!("loop: {msg}")));
                 self.finish_host(host, &title, None, &r, start, ignore_errors, no_log);
                 return outcome(&r, ignore_errors, None);
             }
@@ -383,6 +389,14 @@ impl Run<'_> {
             o.end_host = r.result.get("_fmc_end_host").is_some();
             return o;
         };
+
+        if items.is_empty() {
+            let mut r = ActionResult::skipped("No items in the list");
+            r.result.insert("results".into(), Value::Array(vec![]));
+            self.finish_host(host, &title, None, &r, start, false, no_log);
+            let reg = self.register(task, host, &r);
+            return outcome(&r, false, reg);
+        }
 
         // Loop: one event per item, one recap entry for the task.
         let lc = &task.loop_control;
@@ -509,17 +523,7 @@ impl Run<'_> {
         what: &str,
         e: &fmc_template::TemplateError,
     ) -> String {
-        let text = e.to_string();
-        let var = e
-            .undefined()
-            .filter(|v| !text.contains(&format!("'{v}'")))
-            .map(|v| format!(" (variable '{v}')"))
-            .unwrap_or_default();
-        format!(
-            "{}: task '{}': {what}: {text}{var}",
-            task.span,
-            task.display_name()
-        )
+        located(task, &format!("{what}: {}", with_var(e)))
     }
 
     /// Items of `loop`/`with_*`, or `None` without a loop.
@@ -531,6 +535,13 @@ impl Run<'_> {
         let Some(spec) = &task.loop_spec else {
             return Ok(None);
         };
+        match spec.kind {
+            LoopKind::WithFileglob => return self.fileglob_items(&spec.items, vars).map(Some),
+            LoopKind::WithFirstFound => {
+                return self.first_found_items(task, &spec.items, vars).map(Some);
+            }
+            _ => {}
+        }
         let rendered = match &spec.items {
             Value::String(s) if !s.contains("{{") && spec.kind != LoopKind::Loop => {
                 // `with_items: users` (bare name, old style) -> the variable.
@@ -555,7 +566,11 @@ impl Run<'_> {
             }
         };
         let items = match spec.kind {
-            LoopKind::Loop | LoopKind::WithList => list(rendered)?,
+            // (fileglob and first_found items were returned above)
+            LoopKind::Loop
+            | LoopKind::WithList
+            | LoopKind::WithFileglob
+            | LoopKind::WithFirstFound => list(rendered)?,
             LoopKind::WithItems => {
                 let mut out = vec![];
                 let v = match rendered {
@@ -582,55 +597,6 @@ impl Run<'_> {
                 .enumerate()
                 .map(|(i, v)| serde_json::json!([i, v]))
                 .collect(),
-            LoopKind::WithFileglob => {
-                let pats = match rendered {
-                    Value::Array(a) => a,
-                    other => vec![other],
-                };
-                let mut out = vec![];
-                for p in pats {
-                    let pat = fmc_core::lenient::to_string(&p).unwrap_or_default();
-                    let full = if std::path::Path::new(&pat).is_absolute() {
-                        pat
-                    } else {
-                        self.playbook_dir
-                            .join("files")
-                            .join(&pat)
-                            .display()
-                            .to_string()
-                    };
-                    let mut found: Vec<String> = glob_paths(&full);
-                    found.sort();
-                    out.extend(found.into_iter().map(Value::String));
-                }
-                out
-            }
-            LoopKind::WithFirstFound => {
-                let cands = match rendered {
-                    Value::Array(a) => a,
-                    Value::Object(m) => m
-                        .get("files")
-                        .cloned()
-                        .and_then(|f| f.as_array().cloned())
-                        .unwrap_or_default(),
-                    other => vec![other],
-                };
-                let found = cands.into_iter().find_map(|c| {
-                    let s = fmc_core::lenient::to_string(&c)?;
-                    let p = std::path::Path::new(&s);
-                    let cand = if p.is_absolute() {
-                        p.to_path_buf()
-                    } else {
-                        self.playbook_dir.join(p)
-                    };
-                    cand.exists()
-                        .then(|| Value::String(cand.display().to_string()))
-                });
-                match found {
-                    Some(f) => vec![f],
-                    None => return Err("with_first_found: no file was found".into()),
-                }
-            }
             LoopKind::WithNested => {
                 let lists: Vec<Vec<Value>> = list(rendered)?
                     .into_iter()
@@ -680,6 +646,72 @@ impl Run<'_> {
         Ok(Some(items))
     }
 
+    /// `with_fileglob` items: the files the patterns match, found like
+    /// `lookup('fileglob')` (the role's `files/`, the role, the playbook directory's
+    /// `files/`, the playbook directory), as absolute paths.
+    fn fileglob_items(&self, spec: &Value, vars: &Vars) -> Result<Vec<Value>, String> {
+        let patterns = match self.templar.render_value(spec, vars) {
+            Ok(Value::Array(a)) => a,
+            Ok(Value::Null) => vec![],
+            Ok(other) => vec![other],
+            Err(e) => return Err(with_var(&e)),
+        };
+        let patterns: Vec<String> = patterns
+            .iter()
+            .filter_map(fmc_core::lenient::to_string)
+            .collect();
+        fmc_template::fileglob_items(&patterns, vars).map_err(|e| format!("with_fileglob: {e}"))
+    }
+
+    /// `with_first_found` items: the first file found like `lookup('first_found')`,
+    /// searching `templates/`, `vars/` or `files/` by the task's action as Ansible
+    /// does; none with `skip: true`. Terms reading an undefined variable are dropped.
+    fn first_found_items(
+        &self,
+        task: &Task,
+        spec: &Value,
+        vars: &Vars,
+    ) -> Result<Vec<Value>, String> {
+        let terms = self
+            .render_defined(spec, vars)
+            .map_err(|e| with_var(&e))?
+            .unwrap_or(Value::Array(vec![]));
+        fmc_template::first_found_items(&terms, lookup_subdir(task), vars)
+            .map_err(|e| format!("with_first_found: {e}"))
+    }
+
+    /// Renders `v`, leaving out list items and mapping values that read an undefined
+    /// variable (`None` when `v` itself does).
+    fn render_defined(
+        &self,
+        v: &Value,
+        vars: &Vars,
+    ) -> Result<Option<Value>, fmc_template::TemplateError> {
+        Ok(Some(match v {
+            Value::Array(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.extend(self.render_defined(item, vars)?);
+                }
+                Value::Array(out)
+            }
+            Value::Object(m) => {
+                let mut out = Map::new();
+                for (k, item) in m {
+                    if let Some(r) = self.render_defined(item, vars)? {
+                        out.insert(k.clone(), r);
+                    }
+                }
+                Value::Object(out)
+            }
+            other => match self.templar.render_value(other, vars) {
+                Ok(r) => r,
+                Err(e) if e.undefined().is_some() => return Ok(None),
+                Err(e) => return Err(e),
+            },
+        }))
+    }
+
     /// Runs the action, honouring `until`/`retries`/`delay` and
     /// `changed_when`/`failed_when`.
     async fn run_attempts(
@@ -690,19 +722,21 @@ impl Run<'_> {
         delegate: Option<&str>,
         ahead: Option<&Lookahead<'_>>,
     ) -> ActionResult {
-        let int = |v: &Option<Value>, d: u64| -> u64 {
+        let number = |v: &Option<Value>, d: f64| -> f64 {
             v.as_ref()
                 .and_then(|x| self.templar.render_value(x, vars).ok())
                 .and_then(|x| fmc_core::lenient::to_string(&x))
-                .and_then(|s| s.parse::<u64>().ok())
+                .and_then(|s| s.trim().parse::<f64>().ok())
+                .filter(|n| n.is_finite() && *n >= 0.0)
                 .unwrap_or(d)
         };
         let retries = if task.until.is_some() {
-            int(&task.retries, 3)
+            number(&task.retries, 3.0) as u64
         } else {
             0
         };
-        let delay = int(&task.delay, 5);
+        // seconds, fractions allowed as in Ansible (`delay: 0.5`)
+        let delay = Duration::from_secs_f64(number(&task.delay, 5.0));
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
@@ -746,7 +780,7 @@ impl Run<'_> {
                 attempt,
                 retries: retries as u32,
             });
-            tokio::time::sleep(Duration::from_secs(delay)).await;
+            tokio::time::sleep(delay).await;
             // Retrying waits for the hosts to change: prefetched probes are stale.
             self.conns.invalidate_probes();
         }
@@ -847,6 +881,10 @@ impl Run<'_> {
         };
         let name = canonical(module);
         if controller::is_controller_action(name) {
+            // Ansible templates the connection variables for every task
+            if let Err(e) = self.endpoint(host, vars, task, delegate) {
+                return ActionResult::failed(located(task, &e));
+            }
             return self
                 .run_controller(name, args, task, vars, host, delegate)
                 .await;
@@ -999,12 +1037,12 @@ impl Run<'_> {
         let (ep, cv) = self.endpoint(host, &vars, task, None).ok()?;
         let env = self.task_env(task, &vars).ok()?;
         let role_dir = task.role.as_ref().map(|r| r.path.clone());
-        let files = TaskFiles {
-            role_dir: role_dir.as_deref(),
-            playbook_dir: &self.playbook_dir,
-            templar: &self.templar,
-            vars: &vars,
-        };
+        let files = TaskFiles::new(
+            role_dir.as_deref(),
+            &self.playbook_dir,
+            &self.templar,
+            &vars,
+        );
         let facts = host.facts();
         let empty = Map::new();
         let ctx = ModuleCtx {
@@ -1064,7 +1102,7 @@ impl Run<'_> {
         };
         let (ep, cv) = match self.endpoint(host, vars, task, delegate) {
             Ok(x) => x,
-            Err(e) => return ActionResult::failed(e),
+            Err(e) => return ActionResult::failed(located(task, &e)),
         };
         let conn = match self.conns.get(&ep).await {
             Ok(c) => c,
@@ -1076,12 +1114,7 @@ impl Run<'_> {
             Err(msg) => return ActionResult::failed(msg),
         };
         let role_dir = task.role.as_ref().map(|r| r.path.clone());
-        let files = TaskFiles {
-            role_dir: role_dir.as_deref(),
-            playbook_dir: &self.playbook_dir,
-            templar: &self.templar,
-            vars,
-        };
+        let files = TaskFiles::new(role_dir.as_deref(), &self.playbook_dir, &self.templar, vars);
         let facts = host.facts();
         let empty = Map::new();
         let ctx = ModuleCtx {
@@ -1098,7 +1131,7 @@ impl Run<'_> {
             timeout,
         };
         let probe_out = match prepared.probe(&ctx) {
-            Err(e) => return ActionResult::failed(e.to_string()),
+            Err(e) => return ActionResult::failed(located(task, &e.to_string())),
             Ok(None) => None,
             Ok(Some(p)) => {
                 let res = if delegate.is_none() && p.stdin.is_none() {
@@ -1120,10 +1153,16 @@ impl Run<'_> {
         };
         let plan = match prepared.plan(&ctx, probe_out.as_ref()) {
             Ok(p) => p,
-            Err(e) => return ActionResult::failed(e.to_string()),
+            Err(e) => return ActionResult::failed(located(task, &e.to_string())),
         };
         if let Some(msg) = &plan.failed {
-            let mut r = ActionResult::failed(msg.clone());
+            // a missing or broken controller file is the task's input: say where
+            let msg = if files.failed() {
+                located(task, msg)
+            } else {
+                msg.clone()
+            };
+            let mut r = ActionResult::failed(msg);
             r.result = plan.result.clone();
             return r;
         }
@@ -1161,7 +1200,11 @@ impl Run<'_> {
                     allow_failure,
                     timeout,
                 } => match conn
-                    .exec(req(script.clone(), stdin.clone(), *timeout))
+                    .exec(req(
+                        script.clone(),
+                        stdin.clone(),
+                        timeout.or_else(|| self.task_timeout(task, vars)),
+                    ))
                     .await
                 {
                     Ok(o) => {
@@ -1188,7 +1231,7 @@ impl Run<'_> {
         }
         let out = match prepared.finish(&plan, &outputs) {
             Ok(o) => o,
-            Err(e) => return ActionResult::failed(e.to_string()),
+            Err(e) => return ActionResult::failed(located(task, &e.to_string())),
         };
         for (path, bytes) in &out.controller_writes {
             let res = path
@@ -1270,6 +1313,8 @@ fn outcome(r: &ActionResult, ignored: bool, registered: Option<Value>) -> TaskHo
         changed: r.changed(),
         end_host: false,
         registered,
+        failed_result: (r.status == HostStatus::Failed && !ignored)
+            .then(|| Value::Object(r.registered())),
     }
 }
 
@@ -1281,24 +1326,45 @@ fn transport_result(e: &TransportError) -> ActionResult {
     }
 }
 
+/// `<file:line:col>: task '<name>': <msg>`.
+pub(crate) fn located(task: &Task, msg: &str) -> String {
+    format!("{}: task '{}': {msg}", task.span, task.display_name())
+}
+
+/// A template error with ` (variable 'x')` added when the undefined variable's name
+/// is not in the message already.
+fn with_var(e: &fmc_template::TemplateError) -> String {
+    let text = e.to_string();
+    let var = e
+        .undefined()
+        .filter(|v| !text.contains(&format!("'{v}'")))
+        .map(|v| format!(" (variable '{v}')"))
+        .unwrap_or_default();
+    format!("{text}{var}")
+}
+
+/// The directory `with_first_found` looks in first, from the task's action, as in
+/// Ansible: `templates` for an action whose name contains `template`, `vars` for
+/// one containing `var` (`include_vars`), else `files`.
+fn lookup_subdir(task: &Task) -> &'static str {
+    let action = match &task.action {
+        TaskAction::Module { module, .. } => module.as_str(),
+        _ => "",
+    };
+    if action.contains("template") {
+        "templates"
+    } else if action.contains("var") {
+        "vars"
+    } else {
+        "files"
+    }
+}
+
 fn item_label(item: &Value) -> String {
     match item {
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
-}
-
-/// Regular files matching a glob pattern (`with_fileglob`), as strings.
-fn glob_paths(pattern: &str) -> Vec<String> {
-    glob::glob(pattern)
-        .map(|paths| {
-            paths
-                .filter_map(Result::ok)
-                .filter(|p| p.is_file())
-                .map(|p| p.display().to_string())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Reboots through `conn` and waits until the host is back with a new boot id.

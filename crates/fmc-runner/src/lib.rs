@@ -109,16 +109,12 @@ pub async fn run_playbook(
     Ok(summary)
 }
 
-/// The playbook's directory, used for `playbook_dir` and relative lookups.
+/// The playbook's directory, absolute, used for `playbook_dir` and relative lookups.
 pub(crate) fn playbook_dir(pb: &fmc_playbook::Playbook) -> PathBuf {
-    pb.path
+    let dir = pb
+        .path
         .parent()
-        .map(|p| {
-            if p.as_os_str().is_empty() {
-                PathBuf::from(".")
-            } else {
-                p.to_path_buf()
-            }
-        })
-        .unwrap_or_else(|| PathBuf::from("."))
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| std::path::Path::new("."));
+    play::absolute(dir)
 }

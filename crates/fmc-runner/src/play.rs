@@ -2,8 +2,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use fmc_core::{Event, HostRecap, HostStatus, Map, Value};
 use fmc_inventory::Inventory;
@@ -31,9 +32,19 @@ pub(crate) struct Run<'a> {
     pub playbook_dir: PathBuf,
     /// `--start-at-task` reached (always true without the flag).
     pub started: AtomicBool,
-    /// `any_errors_fatal` or `meta: end_play` with abort semantics stopped the run.
+    /// `any_errors_fatal`, `max_fail_percentage` or a batch whose hosts all failed
+    /// stopped the run (Ansible's "NO MORE HOSTS LEFT"): later plays do not run.
     pub aborted: AtomicBool,
+    /// Hosts that failed (not rescued, not ignored) in an earlier play or batch of
+    /// this run: later plays leave them out until `meta: clear_host_errors`.
+    pub failed_hosts: Mutex<HashSet<String>>,
+    /// Hosts that became unreachable in an earlier play or batch of this run.
+    pub unreachable_hosts: Mutex<HashSet<String>>,
 }
+
+/// How deep `include_tasks`/`include_role` may nest before the include fails
+/// (a file or role that includes itself without end).
+const MAX_INCLUDE_DEPTH: usize = 64;
 
 /// Play-wide variable layers and lookups.
 pub(crate) struct PlayCtx {
@@ -42,6 +53,11 @@ pub(crate) struct PlayCtx {
     pub role_defaults: Arc<Map>,
     pub role_vars: Arc<Map>,
     pub magic: Arc<Map>,
+    /// Every host of the play (`ansible_play_hosts_all`).
+    pub hosts_all: Vec<String>,
+    /// `ansible_play_hosts` and `ansible_play_batch`: the play's and the batch's hosts
+    /// still running, refreshed before every task.
+    pub live: Mutex<Arc<Map>>,
     pub any_errors_fatal: bool,
     pub max_fail_percentage: Option<f64>,
     pub force_handlers: bool,
@@ -57,6 +73,8 @@ pub(crate) struct Scope {
     /// Per-host extra layer (loop variables of a looped include).
     pub per_host: Option<Arc<HashMap<String, Map>>>,
     pub handler: bool,
+    /// How many `include_tasks`/`include_role` enclose this scope.
+    pub include_depth: usize,
 }
 
 /// A handler and the scope it runs in.
@@ -74,6 +92,11 @@ pub(crate) struct HostPlayState {
     pub ended: bool,
     /// Indices into `Batch::handlers` notified and not yet run.
     pub notified: Vec<usize>,
+    /// The last failure: `ansible_failed_task` and `ansible_failed_result` for a rescue.
+    pub failure: Option<(Value, Value)>,
+    /// Failed or unreachable in an earlier play or batch: not counted again by
+    /// `any_errors_fatal`, `max_fail_percentage` and "no more hosts left".
+    pub down_before: bool,
 }
 
 pub(crate) struct Batch {
@@ -112,7 +135,7 @@ impl<'a> Run<'a> {
         let playbook_dir = crate::playbook_dir(pb);
         global.insert(
             "playbook_dir".into(),
-            Value::String(absolute(&playbook_dir).display().to_string()),
+            Value::String(playbook_dir.display().to_string()),
         );
         global.insert("inventory_dir".into(), Value::Null);
         global.insert("ansible_check_mode".into(), Value::Bool(opts.check));
@@ -175,6 +198,8 @@ impl<'a> Run<'a> {
             playbook_dir,
             started: AtomicBool::new(opts.start_at_task.is_none()),
             aborted: AtomicBool::new(false),
+            failed_hosts: Mutex::new(HashSet::new()),
+            unreachable_hosts: Mutex::new(HashSet::new()),
         })
     }
 
@@ -183,8 +208,14 @@ impl<'a> Run<'a> {
     }
 
     pub async fn execute(&self) -> RunSummary {
-        for play in &self.pb.plays {
+        for (n, play) in self.pb.plays.iter().enumerate() {
             if self.aborted.load(Ordering::SeqCst) {
+                self.emit(Event::Warning {
+                    msg: format!(
+                        "no more hosts left: the {} later play(s) do not run",
+                        self.pb.plays.len() - n
+                    ),
+                });
                 break;
             }
             self.run_play(play).await;
@@ -200,9 +231,10 @@ impl<'a> Run<'a> {
     }
 
     /// Vars with only run-wide layers (for play names, `hosts:` patterns, vars_files).
-    fn play_level_vars(&self, play_vars: &Arc<Map>) -> Vars {
+    fn play_level_vars(&self, play_magic: &Arc<Map>, play_vars: &Arc<Map>) -> Vars {
         let mut v = Vars::new();
         v.push("magic (global)", self.hostvars.global.clone());
+        v.push("magic (play)", play_magic.clone());
         v.push("play vars", play_vars.clone());
         v.push("extra vars", self.hostvars.extra.clone());
         v.set_hostvars(Arc::new(self.hostvars.clone()));
@@ -229,7 +261,14 @@ impl<'a> Run<'a> {
 
     async fn run_play(&self, play: &Play) {
         let play_vars = layer(play.vars.clone());
-        let pvars = self.play_level_vars(&play_vars);
+        let mut play_magic = Map::new();
+        // the directory of the playbook file that holds the play (import_playbook)
+        play_magic.insert(
+            "playbook_dir".into(),
+            Value::String(absolute(&play.base_dir).display().to_string()),
+        );
+        let play_magic = layer(play_magic);
+        let pvars = self.play_level_vars(&play_magic, &play_vars);
         let name = self
             .templar
             .render_str(&play.name, &pvars)
@@ -255,7 +294,8 @@ impl<'a> Run<'a> {
         let vars_files = match self.load_vars_files(play, &pvars) {
             Ok(m) => m,
             Err(msg) => {
-                self.fail_all(&selected, &format!("vars_files: {msg}"));
+                self.fail_all(&selected, &msg);
+                self.emit(Event::PlayEnd { name });
                 return;
             }
         };
@@ -289,16 +329,17 @@ impl<'a> Run<'a> {
         for inv in &play.roles {
             from_invocation(inv, &mut seen_roles, &mut role_defaults, &mut role_vars);
         }
-        let mut magic = Map::new();
+        let mut magic = (*play_magic).clone();
         magic.insert("ansible_play_name".into(), Value::String(name.clone()));
         magic.insert("ansible_play_hosts_all".into(), serde_json::json!(selected));
-        magic.insert("ansible_play_hosts".into(), serde_json::json!(selected));
         let ctx = Arc::new(PlayCtx {
             vars: play_vars,
             vars_files: layer(vars_files),
             role_defaults: layer(role_defaults),
             role_vars: layer(role_vars),
             magic: layer(magic),
+            hosts_all: selected.clone(),
+            live: Mutex::new(Arc::new(Map::new())),
             any_errors_fatal: play.any_errors_fatal,
             max_fail_percentage: play.max_fail_percentage,
             force_handlers: play.force_handlers,
@@ -309,6 +350,7 @@ impl<'a> Run<'a> {
             block_vars: vec![],
             per_host: None,
             handler: false,
+            include_depth: 0,
         };
         let handlers = play_handlers(play, &scope);
 
@@ -322,8 +364,8 @@ impl<'a> Run<'a> {
                 .collect();
             let n = hosts.len();
             let mut batch = Batch {
+                state: hosts.iter().map(|h| self.initial_state(&h.name)).collect(),
                 hosts,
-                state: (0..n).map(|_| HostPlayState::default()).collect(),
                 handlers: handlers.clone(),
                 stopped: false,
             };
@@ -333,28 +375,126 @@ impl<'a> Run<'a> {
             self.run_list(&play.pre_tasks, &scope, &mut batch, false)
                 .await;
             self.flush_handlers(&mut batch).await;
+            let mut roles_run = HashSet::new();
             for inv in &play.roles {
-                self.run_role(inv, &scope, &mut batch, &mut HashSet::new())
-                    .await;
+                self.run_role(inv, &scope, &mut batch, &mut roles_run).await;
             }
             self.run_list(&play.tasks, &scope, &mut batch, false).await;
             self.flush_handlers(&mut batch).await;
             self.run_list(&play.post_tasks, &scope, &mut batch, false)
                 .await;
             self.flush_handlers(&mut batch).await;
-            let all_failed = (0..n).all(|i| batch.state[i].failed || batch.state[i].unreachable);
-            if batch.stopped || all_failed {
-                if batch.stopped && ctx.any_errors_fatal {
-                    self.aborted.store(true, Ordering::SeqCst);
-                }
+            let newly_down = self.record_batch(&batch);
+            // any_errors_fatal and max_fail_percentage end the playbook; so does a
+            // batch whose hosts all failed here (Ansible's "NO MORE HOSTS LEFT")
+            if batch.stopped || (n > 0 && newly_down == n) {
+                self.aborted.store(true, Ordering::SeqCst);
                 break;
             }
         }
         self.emit(Event::PlayEnd { name });
     }
 
+    /// A host's state when a batch starts: failed or unreachable when it was in an
+    /// earlier play or batch of the run.
+    fn initial_state(&self, host: &str) -> HostPlayState {
+        let lock = |m: &Mutex<HashSet<String>>| {
+            m.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .contains(host)
+        };
+        let failed = lock(&self.failed_hosts);
+        let unreachable = lock(&self.unreachable_hosts);
+        HostPlayState {
+            failed,
+            unreachable,
+            down_before: failed || unreachable,
+            ..HostPlayState::default()
+        }
+    }
+
+    /// Remembers the batch's failed and unreachable hosts for later plays; returns
+    /// how many hosts of the batch went down in it.
+    fn record_batch(&self, batch: &Batch) -> usize {
+        let mut failed = self
+            .failed_hosts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut unreachable = self
+            .unreachable_hosts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut down = 0;
+        for (h, s) in batch.hosts.iter().zip(&batch.state) {
+            if s.failed {
+                failed.insert(h.name.clone());
+            }
+            if s.unreachable {
+                unreachable.insert(h.name.clone());
+            }
+            down += usize::from((s.failed || s.unreachable) && !s.down_before);
+        }
+        down
+    }
+
+    /// Refreshes `ansible_play_hosts` (the play's hosts still running) and
+    /// `ansible_play_batch` (the batch's) for the next task.
+    fn refresh_live(&self, batch: &Batch, play: &PlayCtx) {
+        let in_batch: HashMap<&str, usize> = batch
+            .hosts
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.name.as_str(), i))
+            .collect();
+        let failed = self
+            .failed_hosts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let unreachable = self
+            .unreachable_hosts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let running = |h: &String| match in_batch.get(h.as_str()) {
+            Some(i) => batch.active(*i),
+            None => !failed.contains(h) && !unreachable.contains(h),
+        };
+        let play_hosts: Vec<&String> = play.hosts_all.iter().filter(|h| running(h)).collect();
+        let batch_hosts: Vec<&String> = batch
+            .hosts
+            .iter()
+            .map(|h| &h.name)
+            .filter(|h| running(h))
+            .collect();
+        let mut m = Map::new();
+        m.insert("ansible_play_hosts".into(), serde_json::json!(play_hosts));
+        m.insert("ansible_play_batch".into(), serde_json::json!(batch_hosts));
+        *play
+            .live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(m);
+    }
+
+    /// Fails every host of the play that is still up (a play-level error).
     fn fail_all(&self, hosts: &[String], msg: &str) {
-        for h in hosts {
+        let mut failed = self
+            .failed_hosts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let unreachable = self
+            .unreachable_hosts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let up: Vec<&String> = hosts
+            .iter()
+            .filter(|h| !failed.contains(*h) && !unreachable.contains(*h))
+            .collect();
+        if !up.is_empty() && up.len() == hosts.len() {
+            self.aborted.store(true, Ordering::SeqCst);
+        }
+        for h in up {
+            failed.insert(h.clone());
             if let Some(ctx) = self.hosts.get(h) {
                 ctx.bump(|r| r.failed += 1);
                 self.emit(Event::HostResult {
@@ -374,23 +514,31 @@ impl<'a> Run<'a> {
         }
     }
 
+    /// The play's `vars_files`; errors name the play and the file (and the variable
+    /// a templated path could not resolve).
     fn load_vars_files(&self, play: &Play, vars: &Vars) -> Result<Map, String> {
         let mut out = Map::new();
         for f in &play.vars_files {
-            let rendered = self
-                .templar
-                .render_str(f, vars)
-                .map_err(|e| e.to_string())?;
+            let err = |msg: String| format!("{}: vars_files '{f}': {msg}", play.span);
+            let rendered = self.templar.render_str(f, vars).map_err(|e| {
+                let text = e.to_string();
+                match e.undefined() {
+                    Some(v) if !text.contains(&format!("'{v}'")) => {
+                        err(format!("{text} (variable '{v}')"))
+                    }
+                    _ => err(text),
+                }
+            })?;
             let path = resolve_rel(&play.base_dir, &rendered);
-            let v = fmc_yaml::load(&path).map_err(|e| e.to_string())?;
+            let v = fmc_yaml::load(&path).map_err(|e| err(e.to_string()))?;
             match v {
                 Value::Object(m) => merge_into(&mut out, &m),
                 Value::Null => {}
                 _ => {
-                    return Err(format!(
+                    return Err(err(format!(
                         "{}: must be a mapping of variables",
                         path.display()
-                    ));
+                    )));
                 }
             }
         }
@@ -433,6 +581,9 @@ impl<'a> Run<'a> {
                 HostStatus::Failed if !out.ignored => {
                     st.failed = true;
                     failed_now += 1;
+                    if let (Some(t), Some(r)) = (task, out.failed_result) {
+                        st.failure = Some((failed_task(t), r));
+                    }
                 }
                 HostStatus::Unreachable if !out.ignored => st.unreachable = true,
                 _ => {}
@@ -479,8 +630,10 @@ impl<'a> Run<'a> {
     /// Checks `any_errors_fatal` / `max_fail_percentage` after a task.
     fn check_fail_limits(&self, batch: &mut Batch, scope: &Scope) {
         let n = batch.hosts.len();
-        let failed = (0..n)
-            .filter(|i| batch.state[*i].failed || batch.state[*i].unreachable)
+        let failed = batch
+            .state
+            .iter()
+            .filter(|s| (s.failed || s.unreachable) && !s.down_before)
             .count();
         if failed == 0 {
             return;
@@ -507,18 +660,17 @@ impl<'a> Run<'a> {
         inv: &'s RoleInvocation,
         scope: &'s Scope,
         batch: &'s mut Batch,
-        seen: &'s mut HashSet<PathBuf>,
+        seen: &'s mut HashSet<String>,
     ) -> BoxFuture<'s, ()> {
         Box::pin(async move {
             for dep in &inv.role.dependencies {
-                if !seen.contains(&dep.role.path) || dep.role.allow_duplicates {
-                    self.run_role(dep, scope, batch, seen).await;
-                }
+                self.run_role(dep, scope, batch, seen).await;
             }
-            if seen.contains(&inv.role.path) && !inv.role.allow_duplicates {
+            // Like Ansible: a role applied again in the same play with the same
+            // parameters, `when` and tags runs once, unless its meta allows duplicates.
+            if !seen.insert(role_key(inv)) && !inv.role.allow_duplicates {
                 return;
             }
-            seen.insert(inv.role.path.clone());
             let mut s = scope.clone();
             s.role_params = Arc::new(inv.vars.clone());
             let hosts = self.hosts_passing(&inv.when, &s, batch, None);
@@ -536,6 +688,9 @@ impl<'a> Run<'a> {
         batch: &mut Batch,
         among: Option<&[usize]>,
     ) -> Vec<usize> {
+        if !when.is_empty() {
+            self.refresh_live(batch, &scope.play);
+        }
         let idx: Vec<usize> = match among {
             Some(a) => a.to_vec(),
             None => (0..batch.hosts.len())
@@ -558,7 +713,12 @@ impl<'a> Run<'a> {
                     }
                     Err(e) => {
                         ok = false;
+                        let msg = format!("when: {c}: {e}");
                         batch.state[i].failed = true;
+                        batch.state[i].failure = Some((
+                            serde_json::json!({"name": "when", "when": when}),
+                            serde_json::json!({"failed": true, "msg": msg}),
+                        ));
                         batch.hosts[i].bump(|r| r.failed += 1);
                         self.emit(Event::HostResult {
                             host: batch.hosts[i].name.clone(),
@@ -567,7 +727,7 @@ impl<'a> Run<'a> {
                             ignored: false,
                             delegated_to: None,
                             item: None,
-                            msg: Some(format!("when: {c}: {e}")),
+                            msg: Some(msg),
                             diff: None,
                             changes: vec![],
                             result: None,
@@ -624,6 +784,7 @@ impl<'a> Run<'a> {
                 if hosts.is_empty() {
                     return;
                 }
+                self.refresh_live(batch, &scope.play);
                 let ahead = tasks.get(n + 1..).unwrap_or_default();
                 self.run_task(task, ahead, scope, batch, hosts).await;
                 self.check_fail_limits(batch, scope);
@@ -670,7 +831,13 @@ impl<'a> Run<'a> {
                     .collect();
                 if !rescue.is_empty() && !failed_in_block.is_empty() {
                     for i in &failed_in_block {
-                        batch.state[*i].failed = false;
+                        let st = &mut batch.state[*i];
+                        st.failed = false;
+                        // like Ansible: visible in the rescue and after it
+                        if let Some((t, r)) = st.failure.take() {
+                            batch.hosts[*i].set_runtime("ansible_failed_task", t);
+                            batch.hosts[*i].set_runtime("ansible_failed_result", r);
+                        }
                         batch.hosts[*i].bump(|r| r.failed = r.failed.saturating_sub(1));
                     }
                     if batch.stopped && scope.play.any_errors_fatal {
@@ -706,16 +873,28 @@ impl<'a> Run<'a> {
                 } else {
                     hosts.clone()
                 };
-                let forks = self.opts.forks.unwrap_or(usize::MAX).max(1);
+                let mut forks = self.opts.forks.unwrap_or(usize::MAX).max(1);
+                match self.throttle(task, scope, batch, &targets) {
+                    Ok(Some(n)) => forks = forks.min(n),
+                    Ok(None) => {}
+                    Err(msg) => {
+                        for i in targets {
+                            self.fail_host(batch, i, task, &msg);
+                        }
+                        return;
+                    }
+                }
                 let bh = &batch.hosts;
-                let mut results: Vec<(usize, TaskHostOutcome)> =
-                    stream::iter(targets)
-                        .map(|i| async move {
-                            (i, self.run_task_host(task, scope, &bh[i], ahead).await)
-                        })
-                        .buffer_unordered(forks)
-                        .collect()
-                        .await;
+                let mut results: Vec<(usize, TaskHostOutcome)> = stream::iter(targets)
+                    .map(|i| async move {
+                        (
+                            i,
+                            self.run_task_host_timed(task, scope, &bh[i], ahead).await,
+                        )
+                    })
+                    .buffer_unordered(forks)
+                    .collect()
+                    .await;
                 if run_once && let Some((_, first)) = results.first() {
                     let first = first.clone();
                     for i in hosts.iter().skip(1) {
@@ -727,6 +906,138 @@ impl<'a> Run<'a> {
                 }
                 self.apply_outcomes(batch, results, Some(task));
             }
+        }
+    }
+
+    /// `throttle`: at most this many hosts run the task at once (`None`: no limit).
+    /// A template is rendered with the first host's variables, like Ansible.
+    fn throttle(
+        &self,
+        task: &Task,
+        scope: &Scope,
+        batch: &Batch,
+        targets: &[usize],
+    ) -> Result<Option<usize>, String> {
+        let (Some(raw), Some(first)) = (&task.keywords.throttle, targets.first()) else {
+            return Ok(None);
+        };
+        let vars = self.vars_for(&batch.hosts[*first], Some(task), scope);
+        let n = self.keyword_count(raw, &vars, "throttle")?;
+        Ok((n > 0).then(|| usize::try_from(n).unwrap_or(usize::MAX)))
+    }
+
+    /// A count keyword (`throttle`, `timeout`) rendered for a host.
+    fn keyword_count(&self, raw: &Value, vars: &Vars, what: &str) -> Result<u64, String> {
+        let v = self.templar.render_value(raw, vars).map_err(|e| {
+            let text = e.to_string();
+            match e.undefined() {
+                Some(var) if !text.contains(&format!("'{var}'")) => {
+                    format!("{what}: {text} (variable '{var}')")
+                }
+                _ => format!("{what}: {text}"),
+            }
+        })?;
+        fmc_core::lenient::to_string(&v)
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            .ok_or_else(|| format!("'{what}' must be a non-negative integer, got {v}"))
+    }
+
+    /// The task's `timeout` for one host, for the transport to end remote commands
+    /// that outlive it (`None`: no timeout, or one that does not render).
+    pub(crate) fn task_timeout(&self, task: &Task, vars: &Vars) -> Option<Duration> {
+        let raw = task.keywords.timeout.as_ref()?;
+        let secs = self.keyword_count(raw, vars, "timeout").ok()?;
+        (secs > 0).then(|| Duration::from_secs(secs))
+    }
+
+    /// Runs a task on a host within its `timeout` keyword: past it, the task fails
+    /// with "timed out after N second(s)" (the remote command is wrapped in
+    /// `timeout` by the transport, so it does not outlive the task).
+    async fn run_task_host_timed(
+        &self,
+        task: &Task,
+        scope: &Scope,
+        host: &Arc<HostCtx>,
+        ahead: &[Task],
+    ) -> TaskHostOutcome {
+        let Some(raw) = &task.keywords.timeout else {
+            return self.run_task_host(task, scope, host, ahead).await;
+        };
+        let vars = self.vars_for(host, Some(task), scope);
+        let secs = match self.keyword_count(raw, &vars, "timeout") {
+            Ok(0) => return self.run_task_host(task, scope, host, ahead).await,
+            Ok(n) => n,
+            Err(msg) => {
+                let msg = format!("{}: {msg}", task.span);
+                return self.task_failed(task, host, &vars, msg, Map::new(), 0);
+            }
+        };
+        let run = self.run_task_host(task, scope, host, ahead);
+        match tokio::time::timeout(Duration::from_secs(secs), run).await {
+            Ok(o) => o,
+            Err(_) => {
+                // whatever ran may have changed the host: prefetched probes are stale
+                self.conns.invalidate_probes();
+                let mut result = Map::new();
+                result.insert("timedout".into(), serde_json::json!({ "period": secs }));
+                let msg = format!("timed out after {secs} second(s)");
+                self.task_failed(task, host, &vars, msg, result, secs.saturating_mul(1000))
+            }
+        }
+    }
+
+    /// Records a task that failed on a host outside the module run (timeout, bad
+    /// keyword): the event, the recap, `register`, honouring `ignore_errors`.
+    fn task_failed(
+        &self,
+        task: &Task,
+        host: &HostCtx,
+        vars: &Vars,
+        msg: String,
+        mut result: Map,
+        duration_ms: u64,
+    ) -> TaskHostOutcome {
+        let ignored = task
+            .keywords
+            .ignore_errors
+            .as_ref()
+            .and_then(|v| self.templar.render_value(v, vars).ok())
+            .and_then(|v| fmc_core::lenient::to_bool(&v))
+            .unwrap_or(false);
+        result.insert("changed".into(), Value::Bool(false));
+        result.insert("failed".into(), Value::Bool(true));
+        result.insert("msg".into(), Value::String(msg.clone()));
+        let result = Value::Object(result);
+        if let Some(reg) = &task.register {
+            host.set_runtime(reg, result.clone());
+        }
+        host.bump(|c| {
+            if ignored {
+                c.ok += 1;
+            } else {
+                c.failed += 1;
+            }
+        });
+        self.emit(Event::HostResult {
+            host: host.name.clone(),
+            task: task.display_name(),
+            status: HostStatus::Failed,
+            ignored,
+            delegated_to: None,
+            item: None,
+            msg: Some(msg),
+            diff: None,
+            changes: vec![],
+            result: Some(result.clone()),
+            duration_ms,
+        });
+        TaskHostOutcome {
+            status: HostStatus::Failed,
+            ignored,
+            changed: false,
+            end_host: false,
+            registered: task.register.as_ref().map(|_| result.clone()),
+            failed_result: (!ignored).then_some(result),
         }
     }
 
@@ -805,8 +1116,24 @@ impl<'a> Run<'a> {
                 }
             }
             "clear_host_errors" => {
-                for s in batch.state.iter_mut() {
-                    s.failed = false;
+                // Like Ansible: a host that failed does not resume in this batch, but
+                // it is no longer failed, and later plays run on it again.
+                if !passing.is_empty() {
+                    for s in batch.state.iter_mut() {
+                        if s.failed || s.unreachable {
+                            s.failed = false;
+                            s.unreachable = false;
+                            s.ended = true;
+                        }
+                    }
+                    let lock = |m: &Mutex<HashSet<String>>| {
+                        let mut set = m.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                        for h in &batch.hosts {
+                            set.remove(&h.name);
+                        }
+                    };
+                    lock(&self.failed_hosts);
+                    lock(&self.unreachable_hosts);
                 }
             }
             "clear_facts" => {
@@ -857,6 +1184,22 @@ impl<'a> Run<'a> {
     async fn run_include(&self, task: &Task, scope: &Scope, batch: &mut Batch, hosts: Vec<usize>) {
         let hosts = self.hosts_passing(&task.when, scope, batch, Some(&hosts));
         if hosts.is_empty() {
+            return;
+        }
+        if scope.include_depth >= MAX_INCLUDE_DEPTH {
+            let what = match &task.action {
+                TaskAction::IncludeTasks { file, .. } => format!("include_tasks '{file}'"),
+                TaskAction::IncludeRole { name, .. } => format!("include_role '{name}'"),
+                _ => task.display_name(),
+            };
+            let msg = format!(
+                "task '{}': {what} is nested more than {MAX_INCLUDE_DEPTH} includes deep \
+                 (does it include itself without end?)",
+                task.display_name()
+            );
+            for i in hosts {
+                self.fail_host(batch, i, task, &msg);
+            }
             return;
         }
         // Per host: the items to include with (one `None` item without a loop).
@@ -918,6 +1261,7 @@ impl<'a> Run<'a> {
                 }
             }
             let mut s = scope.clone();
+            s.include_depth += 1;
             if !task.vars.is_empty() {
                 s.block_vars.push(Arc::new(task.vars.clone()));
             }
@@ -1041,7 +1385,12 @@ impl<'a> Run<'a> {
     }
 
     pub(crate) fn fail_host(&self, batch: &mut Batch, i: usize, task: &Task, msg: &str) {
+        let msg = format!("{}: {msg}", task.span);
         batch.state[i].failed = true;
+        batch.state[i].failure = Some((
+            failed_task(task),
+            serde_json::json!({"failed": true, "msg": msg}),
+        ));
         batch.hosts[i].bump(|r| r.failed += 1);
         self.emit(Event::HostResult {
             host: batch.hosts[i].name.clone(),
@@ -1050,7 +1399,7 @@ impl<'a> Run<'a> {
             ignored: false,
             delegated_to: None,
             item: None,
-            msg: Some(format!("{}: {msg}", task.span)),
+            msg: Some(msg),
             diff: None,
             changes: vec![],
             result: None,
@@ -1100,7 +1449,13 @@ impl<'a> Run<'a> {
             v.push("include loop vars", Arc::new(m.clone()));
         }
         let mut magic = (*host.magic).clone();
-        for (k, val) in scope.play.magic.iter() {
+        let live = scope
+            .play
+            .live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        for (k, val) in scope.play.magic.iter().chain(live.iter()) {
             magic.insert(k.clone(), val.clone());
         }
         if let Some(r) = role {
@@ -1230,14 +1585,80 @@ pub(crate) fn merge_into(dst: &mut Map, src: &Map) {
     }
 }
 
+/// `p` made absolute against the working directory, with `.` and `..` resolved
+/// lexically (Python's `os.path.abspath`, which Ansible uses for `playbook_dir`).
 pub(crate) fn absolute(p: &Path) -> PathBuf {
-    if p.is_absolute() {
+    use std::path::Component;
+    let joined = if p.is_absolute() {
         p.to_path_buf()
     } else {
-        std::env::current_dir()
-            .map(|d| d.join(p))
-            .unwrap_or_else(|_| p.to_path_buf())
+        match std::env::current_dir() {
+            Ok(d) => d.join(p),
+            Err(_) => return p.to_path_buf(),
+        }
+    };
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
     }
+    out
+}
+
+/// What makes two applications of a role the same for deduplication (Ansible
+/// compares the role's path, parameters, `when` and tags).
+fn role_key(inv: &RoleInvocation) -> String {
+    fn sorted(v: &Value) -> Value {
+        match v {
+            Value::Object(m) => {
+                let mut entries: Vec<(&String, &Value)> = m.iter().collect();
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+                Value::Object(
+                    entries
+                        .into_iter()
+                        .map(|(k, v)| (k.clone(), sorted(v)))
+                        .collect(),
+                )
+            }
+            Value::Array(a) => Value::Array(a.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    serde_json::json!([
+        inv.role.path.display().to_string(),
+        sorted(&Value::Object(inv.vars.clone())),
+        inv.when,
+        inv.tags
+    ])
+    .to_string()
+}
+
+/// `ansible_failed_task`: the failed task's keywords (arguments hidden with `no_log`).
+fn failed_task(t: &Task) -> Value {
+    let (action, args) = match &t.action {
+        TaskAction::Module { module, args } if t.keywords.no_log.is_none() => {
+            (module.clone(), Value::Object(args.clone()))
+        }
+        TaskAction::Module { module, .. } => {
+            (module.clone(), Value::String("(hidden by no_log)".into()))
+        }
+        _ => (t.display_name(), Value::Null),
+    };
+    serde_json::json!({
+        "name": t.name.clone().unwrap_or_default(),
+        "action": action,
+        "args": args,
+        "tags": t.tags,
+        "when": t.when,
+        "register": t.register,
+        "delegate_to": t.keywords.delegate_to,
+        "location": t.span.to_string(),
+    })
 }
 
 fn resolve_rel(base: &Path, rel: &str) -> PathBuf {

@@ -11,28 +11,36 @@ pub struct TagFilter {
 }
 
 impl TagFilter {
-    /// Whether a task with these effective tags runs.
+    /// Whether a task with these effective tags runs (Ansible's rules: a task
+    /// without tags is `untagged`; `never` tasks run only when `never` or one of
+    /// their other tags is asked for; `always` tasks run unless skipped by name).
     pub fn selects(&self, task_tags: &[String]) -> bool {
-        let has = |t: &str| task_tags.iter().any(|x| x == t);
-        let wants = |t: &str| self.only.iter().any(|x| x == t);
-        let skips = |t: &str| self.skip.iter().any(|x| x == t);
-
-        let selected = if self.only.is_empty() || wants("all") {
-            // `never` tasks only run when one of their other tags is asked for.
-            !has("never") || task_tags.iter().any(|t| t != "never" && wants(t))
+        let untagged = ["untagged".to_string()];
+        let tags: &[String] = if task_tags.is_empty() {
+            &untagged
         } else {
-            has("always")
-                || task_tags.iter().any(|t| wants(t))
-                || (wants("tagged") && !task_tags.is_empty())
-                || (wants("untagged") && task_tags.is_empty())
+            task_tags
         };
+        let has = |t: &str| tags.iter().any(|x| x == t);
+        let meets = |list: &[String]| tags.iter().any(|t| list.contains(t));
+        let only = &self.only;
+        let skip = &self.skip;
+        let wants = |t: &str| only.iter().any(|x| x == t);
+        let skips = |t: &str| skip.iter().any(|x| x == t);
+
+        let selected = only.is_empty() && !has("never")
+            || has("always")
+            || wants("all") && !has("never")
+            || meets(only)
+            || wants("tagged") && !task_tags.is_empty() && !has("never");
         if !selected {
             return false;
         }
-        let skipped = task_tags.iter().any(|t| skips(t))
-            || (skips("tagged") && !task_tags.is_empty())
-            || (skips("untagged") && task_tags.is_empty())
-            || (skips("all") && !has("always"));
+        let skipped = if skips("all") {
+            !has("always") || skips("always")
+        } else {
+            meets(skip) || skips("tagged") && !task_tags.is_empty()
+        };
         !skipped
     }
 }
@@ -70,6 +78,26 @@ mod tests {
             (&["untagged"], &[], &[], true),
             (&[], &["untagged"], &[], false),
             (&["all"], &[], &["a"], true),
+            // checked against ansible-core 2.19
+            (&["tagged"], &[], &["never"], false),
+            (&["tagged"], &[], &["never", "a"], false),
+            (&["tagged"], &[], &["always"], true),
+            (&["untagged"], &[], &["never"], false),
+            (&["untagged"], &[], &["a"], false),
+            (&["untagged"], &[], &["always"], true),
+            (&["all"], &[], &["never"], false),
+            (&["all"], &[], &["never", "a"], false),
+            (&["all", "never"], &[], &["never"], true),
+            (&[], &[], &["never", "always"], true),
+            (&["x"], &[], &["never", "always"], true),
+            (&[], &["always"], &["always"], false),
+            (&[], &["all"], &["always"], true),
+            (&[], &["all"], &["a"], false),
+            (&[], &["all", "always"], &["always"], false),
+            (&[], &["tagged"], &["a"], false),
+            (&[], &["tagged"], &[], true),
+            (&[], &["never"], &["never", "a"], false),
+            (&["a"], &["untagged"], &["a"], true),
         ];
         for (only, skip, tags, want) in cases {
             assert_eq!(
@@ -77,6 +105,46 @@ mod tests {
                 *want,
                 "only={only:?} skip={skip:?} tags={tags:?}"
             );
+        }
+    }
+
+    /// `ansible-playbook --list-tasks` (ansible-core 2.19) on one task per tag set,
+    /// for each selection: the tag sets it listed.
+    #[test]
+    #[allow(clippy::type_complexity)]
+    fn matches_ansible_list_tasks() {
+        let sets: &[&[&str]] = &[
+            &[],
+            &["x"],
+            &["never"],
+            &["never", "debug"],
+            &["always"],
+            &["never", "always"],
+            &["a"],
+            &["never", "a"],
+        ];
+        let cases: &[(&[&str], &[&str], &[usize])] = &[
+            (&[], &[], &[0, 1, 4, 5, 6]),
+            (&["tagged"], &[], &[1, 4, 5, 6]),
+            (&["untagged"], &[], &[0, 4, 5]),
+            (&["all"], &[], &[0, 1, 4, 5, 6]),
+            (&["all", "never"], &[], &[0, 1, 2, 3, 4, 5, 6, 7]),
+            (&["never"], &[], &[2, 3, 4, 5, 7]),
+            (&["debug"], &[], &[3, 4, 5]),
+            (&["x"], &[], &[1, 4, 5]),
+            (&[], &["always"], &[0, 1, 6]),
+            (&[], &["all"], &[4, 5]),
+            (&[], &["all", "always"], &[]),
+            (&[], &["tagged"], &[0]),
+            (&[], &["untagged"], &[1, 4, 5, 6]),
+            (&[], &["never"], &[0, 1, 4, 6]),
+            (&["a"], &["untagged"], &[4, 5, 6, 7]),
+        ];
+        for (only, skip, want) in cases {
+            let got: Vec<usize> = (0..sets.len())
+                .filter(|i| f(only, skip).selects(&t(sets[*i])))
+                .collect();
+            assert_eq!(&got, want, "only={only:?} skip={skip:?}");
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Up-front checks of a loaded playbook, before any host is touched: unknown
-//! modules and parameters, notify targets that name no handler. Problems found
-//! here make `fmc-run` exit with status 4.
+//! modules and parameters, notify targets that name no handler, `vars_files` that
+//! do not exist. Problems found here make `fmc-run` exit with status 4.
 
 use std::collections::HashSet;
 
@@ -15,14 +15,39 @@ use crate::controller::{self, canonical};
 pub struct Problem {
     /// `file:line:col`.
     pub location: String,
+    /// The task's name; empty for a problem of the play itself.
     pub task: String,
     pub msg: String,
 }
 
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: task '{}': {}", self.location, self.task, self.msg)
+        if self.task.is_empty() {
+            write!(f, "{}: {}", self.location, self.msg)
+        } else {
+            write!(f, "{}: task '{}': {}", self.location, self.task, self.msg)
+        }
     }
+}
+
+/// `vars_files` without a template in the path that do not exist.
+fn vars_files_problems(play: &Play) -> Vec<Problem> {
+    play.vars_files
+        .iter()
+        .filter(|f| !has_template(&Value::String((*f).clone())))
+        .filter_map(|f| {
+            let path = play.base_dir.join(f);
+            (!path.is_file()).then(|| Problem {
+                location: play.span.to_string(),
+                task: String::new(),
+                msg: format!(
+                    "play '{}': vars_files '{f}' not found\nhint: looked for {}",
+                    play.name,
+                    path.display()
+                ),
+            })
+        })
+        .collect()
 }
 
 /// Every task of a play, in the order they run (roles included, handlers last).
@@ -125,6 +150,7 @@ pub fn validate(pb: &Playbook) -> Vec<Problem> {
     let templar = fmc_template::Templar::new();
     let mut problems = vec![];
     for play in &pb.plays {
+        problems.extend(vars_files_problems(play));
         let tasks = play_tasks(play);
         // Roles included at run time may bring handlers we cannot see yet.
         let dynamic_roles = tasks
