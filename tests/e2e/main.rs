@@ -3,8 +3,12 @@
 //! Each test starts its own sshd hosts (see `sshd.rs`), runs the real binary and
 //! checks exit codes, the JSON event stream and the files on the hosts.
 
+mod cli;
+mod exec;
 mod local;
+mod plays;
 mod sshd;
+mod tmpl;
 mod vault_cli;
 
 use std::path::{Path, PathBuf};

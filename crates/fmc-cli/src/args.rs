@@ -31,7 +31,7 @@ pub enum HostKeyChecking {
 
 /// Converge hosts with Ansible-format playbooks, roles and inventories over SSH.
 #[derive(Debug, Parser)]
-#[command(name = "fmc-run", version, about, max_term_width = 100)]
+#[command(name = "fmc-run", version, max_term_width = 100)]
 pub struct Cli {
     /// Playbooks to run, in order.
     #[arg(required = true, value_name = "PLAYBOOK")]

@@ -8,6 +8,8 @@ mod args;
 mod config;
 mod extra_vars;
 mod list;
+mod out;
+mod preflight;
 mod report;
 mod vault_pw;
 
@@ -18,7 +20,7 @@ use std::sync::Arc;
 use clap::Parser;
 use fmc_core::Secret;
 
-use crate::args::{Cli, HostKeyChecking};
+use crate::args::{Cli, HostKeyChecking, OutputFormat};
 
 /// Exit codes (documented in the README).
 pub const EXIT_OK: u8 = 0;
@@ -40,32 +42,54 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             use clap::error::ErrorKind;
-            let code = match e.kind() {
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => EXIT_OK,
-                _ => EXIT_BAD_INPUT,
-            };
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::from(EXIT_OK);
+            }
             let _ = e.print();
-            return ExitCode::from(code);
-        }
-    };
-    init_logging(cli.verbose);
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+            if json_requested(&args) {
+                let text = e.to_string();
+                let first = text.lines().next().unwrap_or_default();
+                json_error(first.strip_prefix("error: ").unwrap_or(first));
+            }
             return ExitCode::from(EXIT_BAD_INPUT);
         }
     };
-    match rt.block_on(run(cli)) {
+    init_logging(cli.verbose);
+    let json = cli.output == OutputFormat::Json;
+    let result = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt.block_on(run(cli)),
+        Err(e) => Err(InputError(format!("cannot start the async runtime: {e}"))),
+    };
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(InputError(msg)) => {
-            eprintln!("error: {msg}");
+            out::err_line(&format!("error: {msg}"));
+            if json {
+                json_error(&msg);
+            }
             ExitCode::from(EXIT_BAD_INPUT)
         }
     }
+}
+
+/// `--output json` (or `--output=json`) among raw arguments clap refused.
+fn json_requested(args: &[std::ffi::OsString]) -> bool {
+    args.iter().any(|a| a == "--output=json")
+        || args
+            .windows(2)
+            .any(|w| w[0] == "--output" && w[1] == "json")
+}
+
+/// Bad input under `--output json`: one error event on stdout, so a consumer of the
+/// stream sees why the run did not happen (the message is on stderr too).
+fn json_error(msg: &str) {
+    let e = serde_json::json!({"event": "error", "message": msg, "exit_code": EXIT_BAD_INPUT});
+    out::line(&e.to_string());
 }
 
 fn init_logging(verbose: u8) {
@@ -96,7 +120,7 @@ fn setup_vault(cli: &Cli) -> Result<(), InputError> {
 }
 
 async fn run(cli: Cli) -> Result<u8, InputError> {
-    let cfg = config::AnsibleCfg::load(Path::new("ansible.cfg"))?;
+    let (cfg, mut warnings) = config::AnsibleCfg::find()?;
     setup_vault(&cli)?;
 
     // Inventory.
@@ -113,6 +137,7 @@ async fn run(cli: Cli) -> Result<u8, InputError> {
             sources.extend(inv.iter().cloned());
         }
     }
+    let inventory_given = !sources.is_empty();
     let mut inventory = if sources.is_empty() {
         fmc_inventory::Inventory::localhost_only()
     } else {
@@ -157,6 +182,8 @@ async fn run(cli: Cli) -> Result<u8, InputError> {
         }
         playbooks.push(pb);
     }
+    // group_vars/host_vars files shadowed by a directory of the same name
+    warnings.extend(inventory.warnings().iter().cloned());
 
     // Extra vars.
     let mut extra = fmc_core::Map::new();
@@ -181,13 +208,29 @@ async fn run(cli: Cli) -> Result<u8, InputError> {
             .collect(),
     };
 
+    let listing = cli.syntax_check || cli.list_hosts || cli.list_tasks || cli.list_tags;
+    let selection = preflight::Selection {
+        inventory_given,
+        limit: cli.limit.as_deref(),
+        // Ansible ignores --start-at-task when it only lists.
+        start_at_task: cli.start_at_task.as_deref().filter(|_| !listing),
+        tags: &tags,
+        extra_vars: &extra,
+    };
+    let checked = preflight::check(&inventory, &playbooks, &selection, &mut warnings);
+    if listing || checked.is_err() {
+        for w in warnings.drain(..) {
+            out::err_line(&format!("[WARNING]: {w}"));
+        }
+    }
+    checked?;
     if cli.syntax_check {
         for pb in &playbooks {
-            println!("playbook: {}", pb.path.display());
+            out::line(&format!("playbook: {}", pb.path.display()));
         }
         return Ok(EXIT_OK);
     }
-    if cli.list_hosts || cli.list_tasks || cli.list_tags {
+    if listing {
         for pb in &playbooks {
             list::print(pb, &inventory, &cli, &tags, &extra)?;
         }
@@ -273,7 +316,13 @@ async fn run(cli: Cli) -> Result<u8, InputError> {
         cli.diff,
     ));
     let mut summary = fmc_runner::RunSummary::default();
-    for pb in &playbooks {
+    for (n, pb) in playbooks.iter().enumerate() {
+        reporter.playbook_start(&pb.path, cli.check, cli.diff);
+        if n == 0 {
+            for msg in warnings.drain(..) {
+                fmc_runner::EventSink::emit(&*reporter, fmc_core::Event::Warning { msg });
+            }
+        }
         let sink: Arc<dyn fmc_runner::EventSink> = reporter.clone();
         let s = fmc_runner::run_playbook(pb, &inventory, &opts, sink)
             .await

@@ -2,7 +2,8 @@
 //! JSON event stream. Data goes to stdout; warnings to stderr.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use fmc_core::{Event, FileDiff, HostRecap, HostStatus};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::args::{OutputFormat, Progress};
+use crate::out;
 
 struct State {
     bar: Option<ProgressBar>,
@@ -72,15 +74,16 @@ impl Reporter {
     fn line(&self, st: &State, text: &str) {
         match &st.bar {
             Some(b) if !b.is_hidden() => b.println(text),
-            _ => {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{text}");
-            }
+            _ => out::line(text),
         }
     }
 
     fn header(&self, kind: &str, name: &str) -> String {
-        let head = format!("{kind} [{name}] ");
+        Self::banner(&format!("{kind} [{name}] "))
+    }
+
+    /// `head` padded with stars to Ansible's 79 columns, after an empty line.
+    fn banner(head: &str) -> String {
         let stars = 79usize.saturating_sub(head.chars().count()).max(3);
         format!("\n{head}{}", "*".repeat(stars))
     }
@@ -106,10 +109,10 @@ impl Reporter {
                 let e = Event::Recap {
                     hosts: recap.clone(),
                 };
-                println!("{}", serde_json::to_string(&e).unwrap_or_default());
+                out::line(&serde_json::to_string(&e).unwrap_or_default());
             }
             OutputFormat::Human => {
-                println!("{}", self.header("PLAY RECAP", "").replace(" [] ", " "));
+                out::line(&Self::banner("PLAY RECAP "));
                 let width = recap.keys().map(|h| h.len()).max().unwrap_or(0).max(26);
                 for (h, r) in recap {
                     let hc = if r.failed > 0 || r.unreachable > 0 {
@@ -123,7 +126,7 @@ impl Reporter {
                         let s = format!("{label}={n:<4}");
                         if n > 0 { self.paint(c, &s) } else { s }
                     };
-                    println!(
+                    out::line(&format!(
                         "{} : {} {} {} {} {}",
                         self.paint(hc, &format!("{h:<width$}")),
                         f("ok", r.ok, GREEN),
@@ -131,22 +134,50 @@ impl Reporter {
                         f("unreachable", r.unreachable, RED),
                         f("failed", r.failed, RED),
                         f("skipped", r.skipped, CYAN),
-                    );
+                    ));
                 }
                 if !st.timings.is_empty() {
                     let mut t = st.timings.clone();
                     t.sort_by_key(|x| std::cmp::Reverse(x.1));
                     let total: Duration = t.iter().map(|x| x.1).sum();
-                    println!(
+                    out::line(&format!(
                         "\nTASK TIMINGS (slowest of {} tasks, {:.2}s in tasks)",
                         t.len(),
                         total.as_secs_f64()
-                    );
+                    ));
                     for (name, d) in t.iter().take(if self.verbose > 0 { 20 } else { 5 }) {
-                        println!("  {:>8.3}s  {name}", d.as_secs_f64());
+                        out::line(&format!("  {:>8.3}s  {name}", d.as_secs_f64()));
                     }
                 }
             }
+        }
+    }
+
+    /// Announces a playbook: the first JSON event of its run (`playbook`, `check`,
+    /// `diff`); with `-v`, Ansible's `PLAYBOOK:` header.
+    pub fn playbook_start(&self, path: &Path, check: bool, diff: bool) {
+        let playbook = path.display().to_string();
+        match self.format {
+            OutputFormat::Json => out::line(
+                &serde_json::json!({
+                    "event": "playbook_start",
+                    "playbook": playbook,
+                    "check": check,
+                    "diff": diff,
+                })
+                .to_string(),
+            ),
+            OutputFormat::Human if self.verbose >= 1 => {
+                let st = self
+                    .state
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                self.line(
+                    &st,
+                    Self::banner(&format!("PLAYBOOK: {playbook} ")).trim_start(),
+                );
+            }
+            OutputFormat::Human => {}
         }
     }
 
@@ -351,7 +382,7 @@ impl Reporter {
                 let text = self.paint(PURPLE, &format!("[WARNING]: {msg}"));
                 match &st.bar {
                     Some(b) if !b.is_hidden() => b.println(text),
-                    _ => eprintln!("{text}"),
+                    _ => out::err_line(&text),
                 }
             }
             Event::PlayEnd { .. } => Self::close_task(&mut st),
@@ -367,9 +398,7 @@ impl fmc_runner::EventSink for Reporter {
                 if matches!(event, Event::Recap { .. }) {
                     return;
                 }
-                let line = serde_json::to_string(&event).unwrap_or_default();
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{line}");
+                out::line(&serde_json::to_string(&event).unwrap_or_default());
             }
             OutputFormat::Human => self.human(event),
         }

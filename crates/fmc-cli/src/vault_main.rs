@@ -3,6 +3,7 @@
 //! passwords, API tokens). Files are rewritten atomically and keep their permissions;
 //! plaintext goes only to the file or stdout the user asked for.
 
+mod out;
 mod vault_pw;
 
 use std::io::{Read, Write};
@@ -112,12 +113,12 @@ fn read(path: &Path) -> Result<String, String> {
 }
 
 /// Writes `text` to `dest` atomically (temporary file beside it, then rename), keeping
-/// the mode of the file it replaces; new files get 0600. `-` is stdout.
+/// the mode of the file it replaces; new files get 0600. `-` is stdout, where a reader
+/// that went away (`fmc-vault view f | head -1`) just ends the output.
 fn write(dest: &Path, text: &str) -> Result<(), String> {
     if dest == Path::new("-") {
-        return std::io::stdout()
-            .write_all(text.as_bytes())
-            .map_err(|e| format!("stdout: {e}"));
+        out::bytes(text.as_bytes());
+        return Ok(());
     }
     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
     let mode = std::fs::metadata(dest)
@@ -172,7 +173,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 let env = fmc_yaml::encrypt(&text, password.expose(), label.as_deref());
                 write(output.as_deref().unwrap_or(f), &env)?;
                 if output.as_deref() != Some(Path::new("-")) {
-                    eprintln!("encrypted {}", f.display());
+                    out::err_line(&format!("encrypted {}", f.display()));
                 }
             }
         }
@@ -188,7 +189,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     .map_err(|e| format!("{}: {e}", f.display()))?;
                 write(output.as_deref().unwrap_or(f), &plain)?;
                 if output.as_deref() != Some(Path::new("-")) {
-                    eprintln!("decrypted {}", f.display());
+                    out::err_line(&format!("decrypted {}", f.display()));
                 }
             }
         }
@@ -212,13 +213,10 @@ fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| format!("stdin: {e}"))?;
             let secret = Secret::new(secret.trim_end_matches(['\n', '\r']).to_string());
             let env = fmc_yaml::encrypt(secret.expose(), password.expose(), label.as_deref());
-            let mut out = format!("{name}: !vault |\n");
+            out::line(&format!("{name}: !vault |"));
             for line in env.lines() {
-                out.push_str("  ");
-                out.push_str(line);
-                out.push('\n');
+                out::line(&format!("  {line}"));
             }
-            write(Path::new("-"), &out)?;
         }
     }
     Ok(())
@@ -228,7 +226,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            out::err_line(&format!("error: {e}"));
             // the exit code fmc-run uses for bad input
             ExitCode::from(4)
         }

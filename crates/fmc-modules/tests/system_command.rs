@@ -223,10 +223,7 @@ fn creates_converges_and_chdir_applies() {
     let params =
         json!({"_raw_params": "touch marker", "chdir": sub.to_str().unwrap(), "creates": "mark*"});
     let before = check("command", params.clone(), dir.path());
-    assert_eq!(
-        before.changes,
-        vec!["command would run (mark* does not exist)"]
-    );
+    assert_eq!(before.changes, vec!["run command (mark* does not exist)"]);
     let r = run("command", params.clone(), dir.path());
     assert!(r.outcome.changed);
     assert!(sub.join("marker").exists());

@@ -367,9 +367,9 @@ impl RunSpec {
         });
         let script = format!("{}{}", self.chdir_prefix(), self.program);
         let why = match (&self.common.creates, &self.common.removes) {
-            (Some(c), _) => format!("command would run ({c} does not exist)"),
-            (None, Some(r)) => format!("command would run ({r} exists)"),
-            (None, None) => "command would run".to_string(),
+            (Some(c), _) => format!("run command ({c} does not exist)"),
+            (None, Some(r)) => format!("run command ({r} exists)"),
+            (None, None) => "run command".to_string(),
         };
         Ok(Plan {
             changes: vec![why],

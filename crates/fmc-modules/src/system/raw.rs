@@ -58,7 +58,7 @@ impl PreparedModule for Raw {
     }
     fn plan(&self, _ctx: &ModuleCtx<'_>, _probe: Option<&ExecOutput>) -> Result<Plan, ModuleError> {
         Ok(Plan {
-            changes: vec!["raw command would run".into()],
+            changes: vec!["run raw command".into()],
             actions: vec![Action::Exec {
                 script: self.script.clone(),
                 stdin: Some(vec![]),
