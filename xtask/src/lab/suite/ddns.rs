@@ -25,11 +25,59 @@ const NEW_IP: &str = "203.0.113.77";
 
 /// The checks of this file, in order.
 pub fn checks() -> Vec<Check> {
-    vec![Check {
-        name: "ddns-updates",
-        proves: "fmc-ddns creates the records, writes nothing when in sync, follows an address change, fails clearly on an API error and recovers (Cloudflare test double)",
-        run: ddns_updates,
-    }]
+    vec![
+        Check {
+            name: "ddns-updates",
+            proves: "fmc-ddns creates the records, writes nothing when in sync, follows an address change, fails clearly on an API error and recovers (Cloudflare test double)",
+            run: ddns_updates,
+        },
+        Check {
+            name: "ddns-glibc",
+            proves: "the fmc-ddns binary the role copies needs no glibc symbol newer than Rocky/Alma 9's (2.34)",
+            run: ddns_glibc,
+        },
+    ]
+}
+
+/// glibc of Rocky/Alma Linux 9, the production KVM host's.
+const HOST_GLIBC: (u32, u32) = (2, 34);
+
+fn ddns_glibc(s: &Suite) -> Result<(), String> {
+    build(s.repo_root())?;
+    let bin = s.repo_root().join("target/release/fmc-ddns");
+    let out = std::process::Command::new("objdump")
+        .arg("-T")
+        .arg(&bin)
+        .output()
+        .map_err(|e| format!("cannot run objdump (binutils): {e}"))?;
+    if !out.status.success() {
+        return Err(format!("objdump -T {}: {}", bin.display(), out.status));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let newest = text
+        .split("GLIBC_")
+        .skip(1)
+        .filter_map(|rest| {
+            let v: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
+            Some((parts.next()??, parts.next().flatten().unwrap_or(0)))
+        })
+        .max()
+        .ok_or("fmc-ddns: no versioned glibc symbol found (objdump output changed?)")?;
+    if newest > HOST_GLIBC {
+        return Err(format!(
+            "fmc-ddns needs GLIBC_{}.{}, Rocky/Alma 9 has {}.{}: build it on an older system or for musl",
+            newest.0, newest.1, HOST_GLIBC.0, HOST_GLIBC.1
+        ));
+    }
+    println!(
+        "    newest glibc symbol GLIBC_{}.{} (Rocky/Alma 9: 2.34)",
+        newest.0, newest.1
+    );
+    Ok(())
 }
 
 /// The double: the lab's own (started by `cargo xtask demo`, left running) or, when
