@@ -161,12 +161,18 @@ impl RemoteFile {
 /// Shell snippet printing one [`RemoteFile`] record for `path`. Read-only; runs in a
 /// subshell so snippets can be concatenated into one probe.
 pub fn probe_file(path: &str, opts: ProbeOptions) -> String {
-    let q = quote(path);
     let parent = std::path::Path::new(path)
         .parent()
         .map(|p| p.to_string_lossy().into_owned())
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| ".".into());
+    probe_file_at(&quote(path), &quote(&parent), opts)
+}
+
+/// [`probe_file`] for a path computed on the host: `qpath` and `qparent` are shell
+/// words (quoted literals or `"$var"` expansions) naming the path and its parent.
+pub fn probe_file_at(qpath: &str, qparent: &str, opts: ProbeOptions) -> String {
+    let q = qpath;
     let follow = if opts.follow { "-L" } else { "" };
     // Few processes per probe: every fork on the host costs more than the SSH round
     // trip. A small file's content is sent whole and its checksums are computed on the
@@ -180,7 +186,7 @@ pub fn probe_file(path: &str, opts: ProbeOptions) -> String {
          elif [ -L \"$p\" ]; then k=link; L=\n\
          else k=absent; fi\n\
          echo \"fmc-file $k\"\n\
-         if [ -d {qp} ]; then echo 'parent 1'; else echo 'parent 0'; fi\n\
+         if [ -d {qparent} ]; then echo 'parent 1'; else echo 'parent 0'; fi\n\
          printf 'umask '; umask\n\
          [ $k = absent ] && exit 0\n\
          s=$(stat $L -c 'stat %a %u %g %s %Y %U %G' -- \"$p\") || s=statfailed\n\
@@ -188,7 +194,6 @@ pub fn probe_file(path: &str, opts: ProbeOptions) -> String {
          if [ $k = link ]; then printf 'link %s\\n' \"$(readlink -- \"$p\" | base64 -w0)\"; fi\n\
          [ $k = file ] || exit 0\n\
          set -- $s\n",
-        qp = quote(&parent),
     );
     let checksum = opts.checksum.map(|c| {
         format!(

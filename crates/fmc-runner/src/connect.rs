@@ -278,6 +278,27 @@ impl Connections {
             epoch: self.epoch.clone(),
         })
     }
+
+    /// [`Connections::get`] for another attempt (`wait_for_connection`): a failed
+    /// connection is forgotten and tried again, a live one is re-established.
+    pub async fn get_again(&self, ep: &Endpoint) -> Result<HostConn, TransportError> {
+        let live = {
+            let mut slots = self
+                .slots
+                .lock()
+                .map_err(|_| TransportError::Broken("connection table poisoned".into()))?;
+            let state = slots.get(ep).and_then(|s| s.get().map(Result::is_ok));
+            if state == Some(false) {
+                slots.remove(ep);
+            }
+            state == Some(true)
+        };
+        let conn = self.get(ep).await?;
+        if live {
+            conn.reconnect().await?;
+        }
+        Ok(conn)
+    }
 }
 
 /// `become` settings of a task on a host: keyword first, then `ansible_become*` vars.

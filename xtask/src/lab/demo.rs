@@ -324,8 +324,23 @@ pub fn module_suite() -> Result<(), String> {
             out2.lines().last().unwrap_or_default()
         ));
     }
+    // the authorized_key task for real: the probe user logs in with the lab key
+    let topo = ctx.topology()?;
+    for name in recap(&out).keys() {
+        let host = topo.host(name)?;
+        let who = super::run(&mut super::ssh_command_as(
+            &ctx,
+            "fmcprobe",
+            host,
+            &["id", "-un"],
+        ))
+        .map_err(|e| format!("{pb}: fmcprobe cannot log in to {name} with the lab key: {e}"))?;
+        if who.trim() != "fmcprobe" {
+            return Err(format!("{pb}: {name}: logged in as {who:?}"));
+        }
+    }
     println!(
-        "{pb}: converged ({} hosts), second run changed nothing",
+        "{pb}: converged ({} hosts), second run changed nothing, fmcprobe logs in with its authorized key",
         recap(&out).len()
     );
     Ok(())

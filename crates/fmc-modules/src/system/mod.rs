@@ -11,10 +11,13 @@ use std::collections::HashMap;
 use fmc_core::{ExecOutput, Map, ModuleFactory, ModuleInfo, ParamError, PreparedModule, Value};
 
 pub mod apt;
+pub mod authorized_key;
 pub mod command;
+pub mod cron;
 pub mod dnf;
 pub mod firewalld;
 pub mod group;
+pub mod hostname;
 pub mod modprobe;
 pub mod mount;
 pub mod package;
@@ -35,6 +38,7 @@ pub mod timezone;
 pub mod uri;
 pub mod user;
 pub mod wait_for;
+pub mod wait_for_connection;
 
 pub use setup::{facts_probe, parse_facts};
 
@@ -65,6 +69,10 @@ pub fn factories() -> Vec<Box<dyn ModuleFactory>> {
         Box::new(firewalld::FACTORY),
         Box::new(postgresql_user::FACTORY),
         Box::new(postgresql_db::FACTORY),
+        Box::new(hostname::FACTORY),
+        Box::new(authorized_key::FACTORY),
+        Box::new(wait_for_connection::FACTORY),
+        Box::new(cron::FACTORY),
     ]
 }
 
