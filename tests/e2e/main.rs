@@ -4,8 +4,10 @@
 //! checks exit codes, the JSON event stream and the files on the hosts.
 
 mod cli;
+mod compat;
 mod exec;
 mod local;
+mod mods;
 mod plays;
 mod sshd;
 mod tmpl;

@@ -293,7 +293,7 @@ async fn run(cli: Cli) -> Result<u8, InputError> {
     if let Some(p) = &key_passphrase {
         secrets.push(p.expose().clone());
     }
-    let opts = fmc_runner::RunOptions {
+    let mut opts = fmc_runner::RunOptions {
         check: cli.check,
         diff: cli.diff,
         forks: cli.forks.or(cfg.forks),
@@ -327,6 +327,10 @@ async fn run(cli: Cli) -> Result<u8, InputError> {
         let s = fmc_runner::run_playbook(pb, &inventory, &opts, sink)
             .await
             .map_err(|e| InputError(e.to_string()))?;
+        if s.started {
+            // later playbooks run from their first task (Ansible)
+            opts.start_at_task = None;
+        }
         for (h, r) in s.recap {
             let e = summary.recap.entry(h).or_default();
             e.ok += r.ok;

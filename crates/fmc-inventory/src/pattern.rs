@@ -151,8 +151,13 @@ fn split_subscript(pattern: &str) -> Result<(&str, Option<Subscript>), String> {
     Ok((expr, Some(Subscript::Range(start, end))))
 }
 
+/// Picks hosts by subscript. An empty or missing group matches nothing, as in Ansible
+/// (`web[0]` with no `web` hosts); an index past the end of a non-empty group is an error.
 fn apply_subscript(hosts: Vec<String>, sub: Subscript, expr: &str) -> Result<Vec<String>, String> {
     let len = hosts.len();
+    if len == 0 {
+        return Ok(hosts);
+    }
     let single = |i: i64| {
         let idx = if i < 0 { len as i64 + i } else { i };
         usize::try_from(idx)
@@ -166,9 +171,7 @@ fn apply_subscript(hosts: Vec<String>, sub: Subscript, expr: &str) -> Result<Vec
         // Ansible reads `[a:0]` as the single index `a`.
         Subscript::Range(start, Some(0)) => single(i64::try_from(start).unwrap_or(i64::MAX)),
         Subscript::Range(start, end) => {
-            let Some(last) = len.checked_sub(1) else {
-                return Ok(Vec::new());
-            };
+            let last = len - 1;
             let end = end.unwrap_or(last).min(last);
             Ok(hosts
                 .get(start..=end)

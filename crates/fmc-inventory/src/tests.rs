@@ -513,12 +513,34 @@ fn patterns() {
         "web:!",
         "~(open",
         "web[7]",
-        "nothing[0]",
+        "web[-5]",
         "web[99999999999999999999]",
     ] {
         let e = inv.select(bad).unwrap_err();
         assert!(matches!(e, InventoryError::Pattern { .. }), "{bad}: {e}");
     }
+}
+
+#[test]
+fn subscripts_of_empty_or_missing_groups_match_nothing() {
+    // as in Ansible: no error, the play is skipped with "no hosts matched"
+    let inv = inv("hosts", "[web]\nw1\nw2\n[empty]\n[db]\nd1\n");
+    for pattern in [
+        "empty[0]",
+        "empty[-1]",
+        "empty[0:1]",
+        "missing[0]",
+        "missing[1:]",
+        "db[1:]",
+        "web[2:]",
+    ] {
+        assert!(sel(&inv, pattern).is_empty(), "{pattern}");
+    }
+    assert_eq!(sel(&inv, "web[1:]"), ["w2"]);
+    assert_eq!(sel(&inv, "web[-1]"), ["w2"]);
+    assert_eq!(sel(&inv, "empty[0]:web[0]"), ["w1"]);
+    // an index past the end of a group that has hosts stays an error (Ansible too)
+    assert!(inv.select("db[1]").is_err());
 }
 
 #[test]

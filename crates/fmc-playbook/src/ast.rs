@@ -197,16 +197,32 @@ pub enum TaskAction {
     },
     /// Dynamic `include_tasks: file` (possibly templated), resolved by the runner
     /// relative to `base_dir` (the including file's role `tasks/` or directory).
-    IncludeTasks { file: String, base_dir: PathBuf },
+    IncludeTasks {
+        file: String,
+        base_dir: PathBuf,
+        apply: Option<Box<Apply>>,
+    },
     /// Dynamic `include_role`.
     IncludeRole {
         name: String,
         tasks_from: Option<String>,
         vars: Map,
         search_from: PathBuf,
+        apply: Option<Box<Apply>>,
     },
     /// `meta: flush_handlers` etc.
     Meta(String),
+}
+
+/// `apply:` of `include_tasks` / `include_role`: block keywords given to every task
+/// the include loads (see [`crate::apply_to_included`]).
+#[derive(Clone, Debug, Default)]
+pub struct Apply {
+    pub tags: Vec<String>,
+    /// ANDed before each included task's own conditions.
+    pub when: Vec<String>,
+    pub vars: Map,
+    pub keywords: TaskDefaults,
 }
 
 #[derive(Clone, Debug)]

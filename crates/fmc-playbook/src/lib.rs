@@ -212,6 +212,42 @@ pub fn resolve_tasks_file(file: &str, base_dir: &Path, role: Option<&RoleRef>) -
     task::resolve(file, base_dir, role).ok()
 }
 
+/// Applies an include's `apply:` to the tasks it loaded (recursively, into blocks), as
+/// Ansible's parent block would: its `tags` are added, its keywords fill what a task
+/// leaves unset, its `when` is ANDed before every task's own conditions (so it is
+/// evaluated per task), and its `vars` sit under each top-level task's own.
+/// Call before [`apply_inherited`] so `apply:` wins over the include task's keywords.
+pub fn apply_to_included(tasks: &mut [Task], apply: &Apply) {
+    apply_inherited(tasks, &apply.tags, &apply.keywords);
+    prepend_when(tasks, &apply.when);
+    for t in tasks {
+        for (k, v) in &apply.vars {
+            if !t.vars.contains_key(k) {
+                t.vars.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+fn prepend_when(tasks: &mut [Task], when: &[String]) {
+    if when.is_empty() {
+        return;
+    }
+    for t in tasks {
+        t.when.splice(0..0, when.iter().cloned());
+        if let TaskAction::Block {
+            block,
+            rescue,
+            always,
+        } = &mut t.action
+        {
+            for list in [block, rescue, always] {
+                prepend_when(list, when);
+            }
+        }
+    }
+}
+
 /// Applies what an include task passes down to the tasks it loaded (recursively,
 /// into blocks): `tags` are added and unset keywords are taken from `keywords`.
 pub fn apply_inherited(tasks: &mut [Task], tags: &[String], keywords: &TaskDefaults) {

@@ -10,8 +10,8 @@ use crate::args::{is_free_form, parse_kv, short_name};
 use crate::fields::{self, entries, type_error};
 use crate::loader::{Loader, Result, Scope, union_tags};
 use crate::{
-    LoopControl, LoopKind, LoopSpec, PlaybookError, Role, RoleRef, TASK_KEYWORDS, Task, TaskAction,
-    TaskDefaults,
+    Apply, LoopControl, LoopKind, LoopSpec, PlaybookError, Role, RoleRef, TASK_KEYWORDS, Task,
+    TaskAction, TaskDefaults,
 };
 
 /// Keywords Ansible has that fmc rejects instead of ignoring.
@@ -122,6 +122,7 @@ struct Parts<'n> {
     delegate_facts: bool,
     keywords: TaskDefaults,
     args: Option<(&'n Key, Map)>,
+    args_node: Option<&'n Node>,
     local: bool,
     block: Option<&'n Node>,
     rescue: Option<(&'n Key, &'n Node)>,
@@ -214,7 +215,13 @@ impl Loader<'_> {
                         "imports are static; use include_tasks / include_role to loop",
                     )));
                 }
-                self.action(&module, args, &at, &task, &inner)
+                let apply = match apply_node(&p) {
+                    Some(n) if is_include(&module) => {
+                        Some(Box::new(parse_apply(file, n).map_err(in_task)?))
+                    }
+                    _ => None,
+                };
+                self.action(&module, args, &at, &task, &inner, apply)
                     .map_err(in_task)?
             }
         };
@@ -284,8 +291,15 @@ impl Loader<'_> {
         at: &Span,
         task: &Task,
         inner: &Scope,
+        apply: Option<Box<Apply>>,
     ) -> Result<TaskAction> {
         let short = short_name(module);
+        if is_include(module) && args.remove("apply").is_some() && apply.is_none() {
+            return Err(PlaybookError::invalid(
+                at.clone(),
+                format!("{short}: write 'apply' under the {short} mapping"),
+            ));
+        }
         match short {
             "meta" => {
                 let action = take_string(&mut args, "_raw_params", at, short)?;
@@ -310,6 +324,7 @@ impl Loader<'_> {
                     return Ok(TaskAction::IncludeTasks {
                         file,
                         base_dir: inner.dir.clone(),
+                        apply,
                     });
                 }
                 if file.contains("{{") {
@@ -349,6 +364,7 @@ impl Loader<'_> {
                         tasks_from,
                         vars: task.vars.clone(),
                         search_from: self.search_from.clone(),
+                        apply,
                     });
                 }
                 let extra = inner.role.as_ref().map(|r| parent_of(&r.path));
@@ -385,6 +401,78 @@ impl Loader<'_> {
             }),
         }
     }
+}
+
+/// Keys `apply:` takes besides the keywords tasks inherit.
+const APPLY_KEYS: &[&str] = &[
+    "tags",
+    "when",
+    "vars",
+    "become",
+    "become_user",
+    "become_method",
+    "remote_user",
+    "connection",
+    "delegate_to",
+    "environment",
+    "no_log",
+    "check_mode",
+    "diff",
+    "ignore_unreachable",
+    "any_errors_fatal",
+    "run_once",
+    "ignore_errors",
+    "timeout",
+    "throttle",
+];
+
+fn is_include(module: &str) -> bool {
+    matches!(short_name(module), "include_tasks" | "include_role")
+}
+
+/// The `apply:` node of an include task (`include_tasks: {file: x, apply: ...}` or
+/// under `args:`).
+fn apply_node<'n>(p: &Parts<'n>) -> Option<&'n Node> {
+    p.actions
+        .first()
+        .and_then(|(_, v)| v.get("apply"))
+        .or_else(|| p.args_node.and_then(|n| n.get("apply")))
+}
+
+/// Parses `apply:` (a mapping of block keywords).
+fn parse_apply(file: &str, node: &Node) -> Result<Apply> {
+    let mut apply = Apply::default();
+    if node.is_null() {
+        return Ok(apply);
+    }
+    let Some(items) = entries(node) else {
+        return Err(PlaybookError::invalid(
+            node.span(file),
+            format!(
+                "'apply' must be a mapping of keywords, got {}",
+                node.to_value()
+            ),
+        ));
+    };
+    for (k, v) in items {
+        if keyword(file, k, v, &mut apply.keywords)? {
+            continue;
+        }
+        match k.name.as_str() {
+            "tags" => apply.tags = fields::tags(file, k, v)?,
+            "when" => apply.when = fields::conditions(file, k, v)?,
+            "vars" => apply.vars = fields::mapping(file, k, v)?,
+            other => {
+                return Err(fields::unknown_keyword(
+                    k.span(file),
+                    "'apply' keyword",
+                    other,
+                    APPLY_KEYS,
+                ));
+            }
+        }
+    }
+    Ok(apply)
 }
 
 /// The directory holding a role directory.
@@ -540,7 +628,10 @@ fn parts<'n>(file: &str, items: &'n [(Key, Node)]) -> Result<Parts<'n>> {
             "retries" => p.retries = fields::opt_count_or_template(file, k, v, false)?,
             "delay" => p.delay = fields::opt_count_or_template(file, k, v, true)?,
             "delegate_facts" => p.delegate_facts = fields::boolean(file, k, v)?,
-            "args" => p.args = Some((k, fields::mapping(file, k, v)?)),
+            "args" => {
+                p.args = Some((k, fields::mapping(file, k, v)?));
+                p.args_node = Some(v);
+            }
             "action" | "local_action" => {
                 if let Some((prev, _)) = p.action_keyword {
                     return Err(PlaybookError::invalid(

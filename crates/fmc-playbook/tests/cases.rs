@@ -171,11 +171,23 @@ fn included_tasks_report_imported_role_handlers() {
 fn include_role_rejects_unsupported_options_and_missing_name() {
     let e = err(&[(
         "pb.yml",
-        "- hosts: all\n  tasks:\n    - include_role:\n        name: x\n        apply: {tags: [a]}\n",
+        "- hosts: all\n  tasks:\n    - include_role:\n        name: x\n        publc: true\n",
     )]);
     assert_eq!(
         e,
-        "$DIR/pb.yml:4:9: include_role: unsupported option 'apply'"
+        "$DIR/pb.yml:4:9: include_role: unsupported option 'publc'"
+    );
+    // `apply` belongs to the dynamic includes only (Ansible rejects it on imports too)
+    let e = err(&[
+        (
+            "pb.yml",
+            "- hosts: all\n  tasks:\n    - import_tasks:\n        file: t.yml\n        apply: {tags: [a]}\n",
+        ),
+        ("t.yml", "- ping:\n"),
+    ]);
+    assert_eq!(
+        e,
+        "$DIR/pb.yml:4:9: import_tasks: unsupported option 'apply'"
     );
     let e = err(&[(
         "pb.yml",
@@ -274,4 +286,70 @@ fn count_and_flag_keywords_take_values_or_templates() {
         e,
         "$DIR/pb.yml:4:7: 'no_log' must be a boolean (yes/no, true/false), got \"sometimes\""
     );
+}
+
+#[test]
+fn apply_on_includes_is_parsed_with_spans() {
+    let t = tasks(
+        "    - include_tasks:\n        file: t.yml\n        apply:\n          tags: [a, b]\n          become: yes\n          when: x is defined\n          environment: {FOO: bar}\n          vars: {v: 1}\n    - include_role:\n        name: r\n      args:\n        apply: {tags: c}\n    - include_tasks: t.yml\n",
+    );
+    let TaskAction::IncludeTasks { apply: Some(a), .. } = &t[0].action else {
+        panic!("{:?}", t[0].action)
+    };
+    assert_eq!(a.tags, ["a", "b"]);
+    assert_eq!(a.when, ["x is defined"]);
+    assert_eq!(a.keywords.r#become, Some(true));
+    assert_eq!(a.keywords.environment, Some(json!({"FOO": "bar"})));
+    assert_eq!(json!(a.vars), json!({"v": 1}));
+    // the include's own keywords stay its own
+    assert!(t[0].tags.is_empty() && t[0].keywords.r#become.is_none());
+    let TaskAction::IncludeRole { apply: Some(a), .. } = &t[1].action else {
+        panic!("{:?}", t[1].action)
+    };
+    assert_eq!(a.tags, ["c"]);
+    assert!(matches!(
+        &t[2].action,
+        TaskAction::IncludeTasks { apply: None, .. }
+    ));
+
+    let e = err(&[(
+        "pb.yml",
+        "- hosts: all\n  tasks:\n    - include_tasks:\n        file: t.yml\n        apply:\n          tag: [a]\n",
+    )]);
+    assert_eq!(
+        e,
+        "$DIR/pb.yml:6:11: unknown 'apply' keyword 'tag' (did you mean 'tags'?)"
+    );
+    let e = err(&[(
+        "pb.yml",
+        "- hosts: all\n  tasks:\n    - include_tasks:\n        file: t.yml\n        apply: [tags]\n",
+    )]);
+    assert!(e.contains("'apply' must be a mapping of keywords"), "{e}");
+}
+
+#[test]
+fn apply_to_included_tasks() {
+    let mut t = tasks(
+        "    - name: own\n      ping:\n      become: false\n      when: own\n      vars: {v: 2}\n    - block:\n        - name: inner\n          ping:\n",
+    );
+    let apply = Apply {
+        tags: vec!["a".into()],
+        when: vec!["outer".into()],
+        vars: json!({"v": 1, "w": 1}).as_object().unwrap().clone(),
+        keywords: TaskDefaults {
+            r#become: Some(true),
+            ..TaskDefaults::default()
+        },
+    };
+    apply_to_included(&mut t, &apply);
+    assert_eq!(t[0].when, ["outer", "own"]);
+    assert_eq!(t[0].tags, ["a"]);
+    assert_eq!(t[0].keywords.r#become, Some(false));
+    assert_eq!(json!(t[0].vars), json!({"v": 2, "w": 1}));
+    let TaskAction::Block { block, .. } = &t[1].action else {
+        panic!()
+    };
+    assert_eq!(block[0].when, ["outer"]);
+    assert_eq!(block[0].tags, ["a"]);
+    assert_eq!(block[0].keywords.r#become, Some(true));
 }

@@ -198,7 +198,9 @@ fn includes_stay_dynamic_and_import_role_registers_handlers() {
     let inc = walk(&play.tasks)
         .into_iter()
         .find_map(|t| match &t.action {
-            TaskAction::IncludeTasks { file, base_dir } => Some((file.clone(), base_dir.clone())),
+            TaskAction::IncludeTasks { file, base_dir, .. } => {
+                Some((file.clone(), base_dir.clone()))
+            }
             _ => None,
         })
         .unwrap();

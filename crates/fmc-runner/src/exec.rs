@@ -737,10 +737,34 @@ impl Run<'_> {
         };
         // seconds, fractions allowed as in Ansible (`delay: 0.5`)
         let delay = Duration::from_secs_f64(number(&task.delay, 5.0));
+        // `timeout` bounds each attempt of each loop item, as in Ansible
+        let timeout = match &task.keywords.timeout {
+            None => None,
+            Some(raw) => match self.keyword_count(raw, vars, "timeout") {
+                Ok(0) => None,
+                Ok(secs) => Some(secs),
+                Err(msg) => return ActionResult::failed(located(task, &msg)),
+            },
+        };
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            let mut r = self.run_action(task, vars, host, delegate, ahead).await;
+            let action = self.run_action(task, vars, host, delegate, ahead);
+            let mut r = match timeout {
+                None => action.await,
+                Some(secs) => match tokio::time::timeout(Duration::from_secs(secs), action).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        // whatever ran may have changed the host: prefetched probes are stale
+                        self.conns.invalidate_probes();
+                        let mut r =
+                            ActionResult::failed(format!("timed out after {secs} second(s)"));
+                        r.result
+                            .insert("timedout".into(), serde_json::json!({ "period": secs }));
+                        return r;
+                    }
+                },
+            };
             if r.status == HostStatus::Unreachable || r.status == HostStatus::Skipped {
                 return r;
             }
@@ -748,6 +772,8 @@ impl Run<'_> {
             let Some(until) = &task.until else {
                 return r;
             };
+            // visible to `until` (`until: r.attempts >= 3`), as in Ansible
+            r.result.insert("attempts".into(), Value::from(attempt));
             let mut uv = vars.clone();
             if let Some(reg) = &task.register {
                 uv.set(reg, Value::Object(r.registered()));
@@ -762,7 +788,6 @@ impl Run<'_> {
                     ));
                 }
             };
-            r.result.insert("attempts".into(), Value::from(attempt));
             if done {
                 return r;
             }
@@ -1104,6 +1129,10 @@ impl Run<'_> {
             Ok(x) => x,
             Err(e) => return ActionResult::failed(located(task, &e)),
         };
+        if factory.info().name == "wait_for_connection" {
+            let check = task.keywords.check_mode.unwrap_or(self.opts.check);
+            return wait_for_connection(&self.conns, &ep, &args, check).await;
+        }
         let conn = match self.conns.get(&ep).await {
             Ok(c) => c,
             Err(e) => return ActionResult::unreachable(e.to_string()),
@@ -1364,6 +1393,59 @@ fn item_label(item: &Value) -> String {
     match item {
         Value::String(s) => s.clone(),
         other => other.to_string(),
+    }
+}
+
+/// `wait_for_connection`, as Ansible's action plugin: sleep `delay`, then connect
+/// (again) and run `true` until that works, each attempt bounded by
+/// `connect_timeout`, `sleep` apart, for at most `timeout`. Skipped in check mode.
+async fn wait_for_connection(
+    conns: &crate::connect::Connections,
+    ep: &Endpoint,
+    args: &Map,
+    check: bool,
+) -> ActionResult {
+    if check {
+        return ActionResult::skipped("skipped: wait_for_connection does not run in check mode");
+    }
+    let w = match fmc_modules::system::wait_for_connection::settings(args) {
+        Ok(w) => w,
+        Err(e) => return ActionResult::failed(e.to_string()),
+    };
+    let start = Instant::now();
+    tokio::time::sleep(w.delay).await;
+    let deadline = Instant::now() + w.timeout;
+    let mut again = false;
+    loop {
+        let attempt = tokio::time::timeout(w.connect_timeout, async {
+            let conn = if again {
+                conns.get_again(ep).await?
+            } else {
+                conns.get(ep).await?
+            };
+            conn.exec(ExecRequest::new("true")).await
+        })
+        .await;
+        let err = match attempt {
+            Ok(Ok(o)) if o.rc == 0 => None,
+            Ok(Ok(o)) => Some(format!("'true' exited with rc={}", o.rc)),
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(format!("no answer within {}s", w.connect_timeout.as_secs())),
+        };
+        let mut result = Map::new();
+        result.insert("elapsed".into(), start.elapsed().as_secs().into());
+        match err {
+            None => return ActionResult::ok(result),
+            Some(e) if Instant::now() + w.sleep >= deadline => {
+                return ActionResult {
+                    result,
+                    ..ActionResult::failed(format!("timed out waiting for ping module test: {e}"))
+                };
+            }
+            Some(_) => {}
+        }
+        tokio::time::sleep(w.sleep).await;
+        again = true;
     }
 }
 

@@ -75,6 +75,10 @@ pub struct RunOptions {
 #[derive(Clone, Debug, Default)]
 pub struct RunSummary {
     pub recap: BTreeMap<String, HostRecap>,
+    /// The `--start-at-task` task was reached (true without the flag). Ansible carries
+    /// this across the playbooks of one command line: once reached, the next
+    /// playbooks run from their first task, so the caller drops the flag for them.
+    pub started: bool,
 }
 
 impl RunSummary {
@@ -102,7 +106,7 @@ pub async fn run_playbook(
     sink: Arc<dyn EventSink>,
 ) -> Result<RunSummary, RunError> {
     let run = play::Run::new(playbook, inventory, opts, sink.clone())?;
-    let summary = run.execute().await;
+    let summary = run.execute().await?;
     sink.emit(Event::Recap {
         hosts: summary.recap.clone(),
     });

@@ -126,6 +126,15 @@ impl<'a> Run<'a> {
         opts: &'a RunOptions,
         sink: Arc<dyn EventSink>,
     ) -> Result<Self, RunError> {
+        // a host pattern that cannot select (`web[5]` of a 2-host group) is bad input,
+        // found before any host is touched when the pattern needs no variables
+        for play in &pb.plays {
+            if !play.hosts.contains("{{")
+                && let Err(e) = inv.select(&play.hosts)
+            {
+                return Err(RunError::Input(format!("{}: hosts: {e}", play.span)));
+            }
+        }
         let groups = inv.groups();
         let mut global = Map::new();
         global.insert(
@@ -207,7 +216,9 @@ impl<'a> Run<'a> {
         self.sink.emit(e);
     }
 
-    pub async fn execute(&self) -> RunSummary {
+    /// Runs the plays in order. A play whose host pattern is invalid (or does not
+    /// render) ends the run with bad input, as Ansible's error does.
+    pub async fn execute(&self) -> Result<RunSummary, RunError> {
         for (n, play) in self.pb.plays.iter().enumerate() {
             if self.aborted.load(Ordering::SeqCst) {
                 self.emit(Event::Warning {
@@ -218,7 +229,7 @@ impl<'a> Run<'a> {
                 });
                 break;
             }
-            self.run_play(play).await;
+            self.run_play(play).await?;
         }
         let mut recap = std::collections::BTreeMap::new();
         for (name, h) in self.hosts.iter() {
@@ -227,7 +238,10 @@ impl<'a> Run<'a> {
                 recap.insert(name.clone(), r);
             }
         }
-        RunSummary { recap }
+        Ok(RunSummary {
+            recap,
+            started: self.started.load(Ordering::SeqCst),
+        })
     }
 
     /// Vars with only run-wide layers (for play names, `hosts:` patterns, vars_files).
@@ -246,7 +260,10 @@ impl<'a> Run<'a> {
             .templar
             .render_str(&play.hosts, vars)
             .map_err(|e| format!("{}: hosts: {e}", play.span))?;
-        let mut hosts = self.inv.select(&pattern).map_err(|e| e.to_string())?;
+        let mut hosts = self
+            .inv
+            .select(&pattern)
+            .map_err(|e| format!("{}: hosts: {e}", play.span))?;
         if let Some(limit) = &self.opts.limit {
             let allowed: HashSet<String> = self
                 .inv
@@ -259,7 +276,7 @@ impl<'a> Run<'a> {
         Ok(hosts)
     }
 
-    async fn run_play(&self, play: &Play) {
+    async fn run_play(&self, play: &Play) -> Result<(), RunError> {
         let play_vars = layer(play.vars.clone());
         let mut play_magic = Map::new();
         // the directory of the playbook file that holds the play (import_playbook)
@@ -275,11 +292,7 @@ impl<'a> Run<'a> {
             .unwrap_or_else(|_| play.name.clone());
         let selected = match self.select_hosts(play, &pvars) {
             Ok(h) => h,
-            Err(msg) => {
-                self.emit(Event::Warning { msg });
-                self.aborted.store(true, Ordering::SeqCst);
-                return;
-            }
+            Err(msg) => return Err(RunError::Input(msg)),
         };
         self.emit(Event::PlayStart {
             name: name.clone(),
@@ -289,14 +302,14 @@ impl<'a> Run<'a> {
             self.emit(Event::Warning {
                 msg: format!("play '{name}': no hosts matched '{}'", play.hosts),
             });
-            return;
+            return Ok(());
         }
         let vars_files = match self.load_vars_files(play, &pvars) {
             Ok(m) => m,
             Err(msg) => {
                 self.fail_all(&selected, &msg);
                 self.emit(Event::PlayEnd { name });
-                return;
+                return Ok(());
             }
         };
         // Role defaults and vars are visible play-wide (Ansible's public roles); the
@@ -393,6 +406,7 @@ impl<'a> Run<'a> {
             }
         }
         self.emit(Event::PlayEnd { name });
+        Ok(())
     }
 
     /// A host's state when a batch starts: failed or unreachable when it was in an
@@ -885,16 +899,14 @@ impl<'a> Run<'a> {
                     }
                 }
                 let bh = &batch.hosts;
-                let mut results: Vec<(usize, TaskHostOutcome)> = stream::iter(targets)
-                    .map(|i| async move {
-                        (
-                            i,
-                            self.run_task_host_timed(task, scope, &bh[i], ahead).await,
-                        )
-                    })
-                    .buffer_unordered(forks)
-                    .collect()
-                    .await;
+                let mut results: Vec<(usize, TaskHostOutcome)> =
+                    stream::iter(targets)
+                        .map(|i| async move {
+                            (i, self.run_task_host(task, scope, &bh[i], ahead).await)
+                        })
+                        .buffer_unordered(forks)
+                        .collect()
+                        .await;
                 if run_once && let Some((_, first)) = results.first() {
                     let first = first.clone();
                     for i in hosts.iter().skip(1) {
@@ -927,7 +939,12 @@ impl<'a> Run<'a> {
     }
 
     /// A count keyword (`throttle`, `timeout`) rendered for a host.
-    fn keyword_count(&self, raw: &Value, vars: &Vars, what: &str) -> Result<u64, String> {
+    pub(crate) fn keyword_count(
+        &self,
+        raw: &Value,
+        vars: &Vars,
+        what: &str,
+    ) -> Result<u64, String> {
         let v = self.templar.render_value(raw, vars).map_err(|e| {
             let text = e.to_string();
             match e.undefined() {
@@ -948,97 +965,6 @@ impl<'a> Run<'a> {
         let raw = task.keywords.timeout.as_ref()?;
         let secs = self.keyword_count(raw, vars, "timeout").ok()?;
         (secs > 0).then(|| Duration::from_secs(secs))
-    }
-
-    /// Runs a task on a host within its `timeout` keyword: past it, the task fails
-    /// with "timed out after N second(s)" (the remote command is wrapped in
-    /// `timeout` by the transport, so it does not outlive the task).
-    async fn run_task_host_timed(
-        &self,
-        task: &Task,
-        scope: &Scope,
-        host: &Arc<HostCtx>,
-        ahead: &[Task],
-    ) -> TaskHostOutcome {
-        let Some(raw) = &task.keywords.timeout else {
-            return self.run_task_host(task, scope, host, ahead).await;
-        };
-        let vars = self.vars_for(host, Some(task), scope);
-        let secs = match self.keyword_count(raw, &vars, "timeout") {
-            Ok(0) => return self.run_task_host(task, scope, host, ahead).await,
-            Ok(n) => n,
-            Err(msg) => {
-                let msg = format!("{}: {msg}", task.span);
-                return self.task_failed(task, host, &vars, msg, Map::new(), 0);
-            }
-        };
-        let run = self.run_task_host(task, scope, host, ahead);
-        match tokio::time::timeout(Duration::from_secs(secs), run).await {
-            Ok(o) => o,
-            Err(_) => {
-                // whatever ran may have changed the host: prefetched probes are stale
-                self.conns.invalidate_probes();
-                let mut result = Map::new();
-                result.insert("timedout".into(), serde_json::json!({ "period": secs }));
-                let msg = format!("timed out after {secs} second(s)");
-                self.task_failed(task, host, &vars, msg, result, secs.saturating_mul(1000))
-            }
-        }
-    }
-
-    /// Records a task that failed on a host outside the module run (timeout, bad
-    /// keyword): the event, the recap, `register`, honouring `ignore_errors`.
-    fn task_failed(
-        &self,
-        task: &Task,
-        host: &HostCtx,
-        vars: &Vars,
-        msg: String,
-        mut result: Map,
-        duration_ms: u64,
-    ) -> TaskHostOutcome {
-        let ignored = task
-            .keywords
-            .ignore_errors
-            .as_ref()
-            .and_then(|v| self.templar.render_value(v, vars).ok())
-            .and_then(|v| fmc_core::lenient::to_bool(&v))
-            .unwrap_or(false);
-        result.insert("changed".into(), Value::Bool(false));
-        result.insert("failed".into(), Value::Bool(true));
-        result.insert("msg".into(), Value::String(msg.clone()));
-        let result = Value::Object(result);
-        if let Some(reg) = &task.register {
-            host.set_runtime(reg, result.clone());
-        }
-        host.bump(|c| {
-            if ignored {
-                c.ok += 1;
-            } else {
-                c.failed += 1;
-            }
-        });
-        self.emit(Event::HostResult {
-            host: host.name.clone(),
-            task: task.display_name(),
-            status: HostStatus::Failed,
-            ignored,
-            delegated_to: None,
-            item: None,
-            msg: Some(msg),
-            diff: None,
-            changes: vec![],
-            result: Some(result.clone()),
-            duration_ms,
-        });
-        TaskHostOutcome {
-            status: HostStatus::Failed,
-            ignored,
-            changed: false,
-            end_host: false,
-            registered: task.register.as_ref().map(|_| result.clone()),
-            failed_result: (!ignored).then_some(result),
-        }
     }
 
     /// `--tags`/`--skip-tags` and `--start-at-task`.
@@ -1268,9 +1194,21 @@ impl<'a> Run<'a> {
             if !item_vars.is_empty() {
                 s.per_host = Some(Arc::new(item_vars));
             }
+            // With `apply:`, the included tasks take their tags from it, not from the
+            // include task (Ansible's idiom `tags: always` + `apply: {tags: x}`); the
+            // enclosing role's name stays an implicit tag.
+            let apply_given = matches!(
+                &task.action,
+                TaskAction::IncludeTasks { apply: Some(_), .. }
+                    | TaskAction::IncludeRole { apply: Some(_), .. }
+            );
+            let role_tag: Vec<String> = task.role.iter().map(|r| r.name.clone()).collect();
+            let inherited_tags: &[String] = if apply_given { &role_tag } else { &task.tags };
             for (target, members) in groups {
                 match &task.action {
-                    TaskAction::IncludeTasks { base_dir, .. } => {
+                    TaskAction::IncludeTasks {
+                        base_dir, apply, ..
+                    } => {
                         let path = fmc_playbook::resolve_tasks_file(
                             &target,
                             base_dir,
@@ -1282,15 +1220,18 @@ impl<'a> Run<'a> {
                         };
                         match fmc_playbook::load_included_tasks(
                             &path,
-                            &task.tags,
+                            inherited_tags,
                             task.role.clone(),
                             base_dir,
                             &opts,
                         ) {
                             Ok(mut inc) => {
+                                if let Some(a) = apply {
+                                    fmc_playbook::apply_to_included(&mut inc.tasks, a);
+                                }
                                 fmc_playbook::apply_inherited(
                                     &mut inc.tasks,
-                                    &task.tags,
+                                    inherited_tags,
                                     &task.keywords,
                                 );
                                 for h in inc.handlers {
@@ -1313,6 +1254,7 @@ impl<'a> Run<'a> {
                         tasks_from,
                         vars,
                         search_from,
+                        apply,
                         ..
                     } => {
                         let opts = fmc_playbook::LoadOptions {
@@ -1326,9 +1268,12 @@ impl<'a> Run<'a> {
                         ) {
                             Ok(role) => {
                                 let mut role = (*role).clone();
+                                if let Some(a) = apply {
+                                    fmc_playbook::apply_to_included(&mut role.tasks, a);
+                                }
                                 fmc_playbook::apply_inherited(
                                     &mut role.tasks,
-                                    &task.tags,
+                                    inherited_tags,
                                     &task.keywords,
                                 );
                                 let role = Arc::new(role);
@@ -1342,7 +1287,7 @@ impl<'a> Run<'a> {
                                     role,
                                     vars: vars.clone(),
                                     when: vec![],
-                                    tags: task.tags.clone(),
+                                    tags: inherited_tags.to_vec(),
                                     span: task.span.clone(),
                                 };
                                 self.run_role_on(&inv, &s, batch, members).await;

@@ -212,12 +212,14 @@ pub(crate) fn render_text(scope: &Arc<Scope>, name: &str, s: &str) -> Result<Str
 
 /// Renders template source whose backslashes are already escaped.
 fn render_escaped(scope: &Arc<Scope>, name: &str, s: &str) -> Result<String, Error> {
-    scope.shared.env.render_named_str(name, s, scope.context())
+    let s = crate::chain::guard_template(s);
+    scope.shared.env.render_named_str(name, &s, scope.context())
 }
 
 /// Evaluates an expression to its native value. Strict about undefined values: the
 /// result is emitted, so an undefined result fails with its name.
 pub(crate) fn eval_native(scope: &Arc<Scope>, name: &str, expr: &str) -> Result<Value, Error> {
+    let expr = crate::chain::guard_expr(expr);
     let source = format!("{{{{ {CAPTURE_FN}(({expr}\n)) }}}}");
     scope
         .shared

@@ -61,6 +61,56 @@ pub(crate) fn escape_backslashes(src: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// The code ranges of the `{{ ... }}` and `{% ... %}` blocks of a template source (between
+/// the delimiters, whitespace-control marks included), skipping comments and
+/// `{% raw %}` blocks. An unterminated block runs to the end of the source.
+pub(crate) fn code_blocks(src: &str) -> Vec<(usize, usize)> {
+    let b = src.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + 1 < b.len() {
+        if b[i] != b'{' {
+            i += 1;
+            continue;
+        }
+        let (end_marker, start) = match b[i + 1] {
+            b'#' => match find(b, i + 2, b"#}") {
+                Some(end) => {
+                    i = end + 2;
+                    continue;
+                }
+                None => break,
+            },
+            b'%' => {
+                if let Some(len) = basic_tag(&b[i + 2..], b"raw") {
+                    match end_of_raw(b, i + 2 + len) {
+                        Some(end) => {
+                            i = end;
+                            continue;
+                        }
+                        None => break,
+                    }
+                }
+                (b"%}", i + 2)
+            }
+            b'{' => (b"}}", i + 2),
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        let next = scan_code(b, start, end_marker, &mut |_, _| {});
+        let end = if b[start.min(next)..next].ends_with(end_marker) {
+            next - end_marker.len()
+        } else {
+            next
+        };
+        out.push((start, end.max(start)));
+        i = next;
+    }
+    out
+}
+
 /// Writes `content` (the text between the quotes of a literal delimited by `quote`) so
 /// that the engine's unescaping yields exactly that text: every backslash is doubled,
 /// and a quote (which can only follow a backslash here) is escaped again.

@@ -8,6 +8,7 @@
 //! (`file`, `template`, `env`, `pipe`, `first_found`, `fileglob`) and the `file`/`directory`
 //! tests. Error messages never contain variable values.
 
+mod chain;
 mod context;
 mod error;
 mod escape;

@@ -7,6 +7,7 @@ use fmc_core::Value as Json;
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior};
 
+use crate::chain::{self, guard_expr, guard_template};
 use crate::context::{self, CAPTURE_FN, Scope, Shared};
 use crate::error::{EXPR_NAME, INLINE_NAME, TemplateError};
 use crate::{OMIT, Vars, filters, lookups, tests};
@@ -52,6 +53,7 @@ impl Templar {
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_global("omit", OMIT);
         env.add_function(CAPTURE_FN, context::capture);
+        chain::register(&mut env);
         filters::register(&mut env);
         tests::register(&mut env);
         lookups::register(&mut env);
@@ -129,7 +131,10 @@ impl Templar {
             return Ok(());
         }
         self.env
-            .template_from_named_str(INLINE_NAME, &crate::escape::escape_backslashes(s))
+            .template_from_named_str(
+                INLINE_NAME,
+                &guard_template(&crate::escape::escape_backslashes(s)),
+            )
             .map(|_| ())
             .map_err(|e| TemplateError::from_engine(&e, |n| vec![n.to_string()]))
     }
@@ -137,7 +142,7 @@ impl Templar {
     /// Checks that a conditional compiles as an expression, without evaluating it.
     pub fn check_cond(&self, expr: &str) -> Result<(), TemplateError> {
         self.env
-            .compile_expression(unwrap_braces(expr))
+            .compile_expression(&guard_expr(unwrap_braces(expr)))
             .map(|_| ())
             .map_err(|e| TemplateError::from_engine(&e, |n| vec![n.to_string()]))
     }
@@ -169,7 +174,7 @@ pub(crate) fn render_file_raw(scope: &Arc<Scope>, path: &Path) -> Result<String,
     // file's search path only.
     let mut env = (*scope.shared.env).clone();
     env.set_loader(move |include: &str| load_include(&dirs, include));
-    env.add_template_owned(name.clone(), source)?;
+    env.add_template_owned(name.clone(), guard_template(&source).into_owned())?;
     env.get_template(&name)?.render(scope.context())
 }
 
@@ -182,12 +187,14 @@ fn load_include(dirs: &[PathBuf], include: &str) -> Result<Option<String>, Error
     };
     for candidate in candidates {
         if candidate.is_file() {
-            return std::fs::read_to_string(&candidate).map(Some).map_err(|e| {
-                Error::new(
-                    ErrorKind::TemplateNotFound,
-                    format!("cannot read {}: {e}", candidate.display()),
-                )
-            });
+            return std::fs::read_to_string(&candidate)
+                .map(|s| Some(guard_template(&s).into_owned()))
+                .map_err(|e| {
+                    Error::new(
+                        ErrorKind::TemplateNotFound,
+                        format!("cannot read {}: {e}", candidate.display()),
+                    )
+                });
         }
     }
     Ok(None)

@@ -9,6 +9,7 @@ use fmc_template::{Templar, Vars};
 use serde_json::json;
 
 mod backslashes;
+mod chained;
 mod errors;
 mod filters;
 mod filters_more;
