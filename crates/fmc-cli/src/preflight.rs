@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use fmc_core::Map;
 use fmc_inventory::Inventory;
-use fmc_playbook::{Play, Playbook, RoleInvocation, Task, TaskAction};
+use fmc_playbook::{Play, Playbook, Task, TaskAction};
 use fmc_runner::TagFilter;
 
 /// What the user asked to select.
@@ -169,43 +169,10 @@ fn pattern_parts<'p>(inv: &Inventory, pattern: &'p str) -> Vec<&'p str> {
 /// The tasks of a play in order (roles and their dependencies once each, blocks
 /// flattened), without handlers: what `--list-tasks` shows and `--start-at-task` names.
 pub fn play_tasks(play: &Play) -> Vec<&Task> {
-    fn walk<'a>(tasks: &'a [Task], out: &mut Vec<&'a Task>) {
-        for t in tasks {
-            match &t.action {
-                TaskAction::Block {
-                    block,
-                    rescue,
-                    always,
-                } => {
-                    walk(block, out);
-                    walk(rescue, out);
-                    walk(always, out);
-                }
-                _ => out.push(t),
-            }
-        }
-    }
-    fn role<'a>(
-        inv: &'a RoleInvocation,
-        out: &mut Vec<&'a Task>,
-        seen: &mut HashSet<&'a std::path::Path>,
-    ) {
-        for d in &inv.role.dependencies {
-            role(d, out, seen);
-        }
-        if seen.insert(&inv.role.path) {
-            walk(&inv.role.tasks, out);
-        }
-    }
-    let mut out = vec![];
-    let mut seen = HashSet::new();
-    walk(&play.pre_tasks, &mut out);
-    for r in &play.roles {
-        role(r, &mut out, &mut seen);
-    }
-    walk(&play.tasks, &mut out);
-    walk(&play.post_tasks, &mut out);
-    out
+    play.all_tasks(false)
+        .into_iter()
+        .filter(|t| !matches!(t.action, TaskAction::Block { .. }))
+        .collect()
 }
 
 #[cfg(test)]

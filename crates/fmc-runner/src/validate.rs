@@ -2,8 +2,6 @@
 //! modules and parameters, notify targets that name no handler, `vars_files` that
 //! do not exist. Problems found here make `fmc-run` exit with status 4.
 
-use std::collections::HashSet;
-
 use fmc_core::Value;
 use fmc_core::module::{check_param_names, closest};
 use fmc_playbook::{Play, Playbook, RoleInvocation, Task, TaskAction};
@@ -52,44 +50,7 @@ fn vars_files_problems(play: &Play) -> Vec<Problem> {
 
 /// Every task of a play, in the order they run (roles included, handlers last).
 pub fn play_tasks(play: &Play) -> Vec<&Task> {
-    let mut out = vec![];
-    fn walk<'a>(tasks: &'a [Task], out: &mut Vec<&'a Task>) {
-        for t in tasks {
-            out.push(t);
-            if let TaskAction::Block {
-                block,
-                rescue,
-                always,
-            } = &t.action
-            {
-                walk(block, out);
-                walk(rescue, out);
-                walk(always, out);
-            }
-        }
-    }
-    fn role<'a>(
-        inv: &'a RoleInvocation,
-        out: &mut Vec<&'a Task>,
-        seen: &mut HashSet<&'a std::path::Path>,
-    ) {
-        for d in &inv.role.dependencies {
-            role(d, out, seen);
-        }
-        if seen.insert(&inv.role.path) {
-            walk(&inv.role.tasks, out);
-            walk(&inv.role.handlers, out);
-        }
-    }
-    walk(&play.pre_tasks, &mut out);
-    let mut seen = HashSet::new();
-    for r in &play.roles {
-        role(r, &mut out, &mut seen);
-    }
-    walk(&play.tasks, &mut out);
-    walk(&play.post_tasks, &mut out);
-    walk(&play.handlers, &mut out);
-    out
+    play.all_tasks(true)
 }
 
 fn has_template(v: &Value) -> bool {
