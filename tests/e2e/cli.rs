@@ -28,14 +28,8 @@ impl Out {
 /// `fmc-run` in `dir` with no configuration from the machine: no ANSIBLE_* variables
 /// and an empty `$HOME`.
 fn fmc_cmd(dir: &Path, home: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fmc-run"));
-    c.args(args)
-        .current_dir(dir)
-        .env("HOME", home)
-        .env("NO_COLOR", "1")
-        .env_remove("ANSIBLE_INVENTORY")
-        .env_remove("ANSIBLE_CONFIG")
-        .env_remove("ANSIBLE_ROLES_PATH");
+    let mut c = super::fmc_command(dir);
+    c.args(args).env("HOME", home);
     c
 }
 

@@ -3,7 +3,6 @@
 //! groups, `apply:` on includes, `timeout` per loop item.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -50,29 +49,15 @@ impl Out {
 }
 
 fn run(dir: &Path, files: &[(&str, &str)], args: &[&str]) -> Out {
-    for (name, text) in files {
-        let path = dir.join(name);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(path, text).expect("write");
-    }
+    super::write_tree(dir, files);
     std::fs::write(dir.join("inv.ini"), INVENTORY).expect("inventory");
-    let out = Command::new(env!("CARGO_BIN_EXE_fmc-run"))
-        .args(["-i", "inv.ini", "--output", "json"])
-        .args(args)
-        .current_dir(dir)
-        .env_remove("ANSIBLE_INVENTORY")
-        .output()
-        .expect("run fmc-run");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let events = stdout
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect();
+    let mut all = vec!["-i", "inv.ini", "--output", "json"];
+    all.extend_from_slice(args);
+    let r = super::fmc_in(dir, &all);
     Out {
-        code: out.status.code().unwrap_or(-1),
-        events,
-        text: format!("{stdout}{}", String::from_utf8_lossy(&out.stderr)),
+        code: r.code,
+        events: r.events(),
+        text: format!("{}{}", r.stdout, r.stderr),
     }
 }
 

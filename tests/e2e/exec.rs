@@ -3,37 +3,17 @@
 //! location in run-time error messages, inventory warnings.
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::Value;
 
-/// Writes `files` (path relative to `dir`, content).
-fn tree(dir: &Path, files: &[(&str, &str)]) {
-    for (path, text) in files {
-        let p = dir.join(path);
-        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
-        std::fs::write(p, text).expect("write");
-    }
-}
+use super::write_tree as tree;
 
 /// Runs `fmc-run <args> play.yml --output json` in `dir`: exit code, stdout+stderr.
 fn run(dir: &Path, args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_fmc-run"))
-        .args(args)
-        .arg("play.yml")
-        .args(["--output", "json"])
-        .current_dir(dir)
-        .env_remove("ANSIBLE_INVENTORY")
-        .output()
-        .expect("run fmc-run");
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let mut all = args.to_vec();
+    all.extend(["play.yml", "--output", "json"]);
+    let r = super::fmc_in(dir, &all);
+    (r.code, format!("{}{}", r.stdout, r.stderr))
 }
 
 /// The `host_result` events of task `task`.

@@ -1,26 +1,13 @@
 //! Runs on the controller itself (`hosts: localhost`, implicit local connection): engine
 //! behaviour that needs no SSH host.
 
-use std::process::Command;
-
 fn run(dir: &std::path::Path, play: &str, args: &[&str]) -> (i32, String) {
     std::fs::write(dir.join("play.yml"), play).expect("write play");
-    let out = Command::new(env!("CARGO_BIN_EXE_fmc-run"))
-        .arg("play.yml")
-        .args(args)
-        .args(["--output", "json"])
-        .current_dir(dir)
-        .env_remove("ANSIBLE_INVENTORY")
-        .output()
-        .expect("run fmc-run");
-    (
-        out.status.code().unwrap_or(-1),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    let mut all = vec!["play.yml"];
+    all.extend_from_slice(args);
+    all.extend(["--output", "json"]);
+    let r = super::fmc_in(dir, &all);
+    (r.code, format!("{}{}", r.stdout, r.stderr))
 }
 
 #[test]

@@ -64,22 +64,42 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-fn fmc(fleet: &Fleet, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_fmc-run"))
-        .args(args)
-        .arg("--known-hosts")
-        .arg(&fleet.known_hosts)
-        .args(["--ssh-config", "none"])
-        .current_dir(fleet.path())
+/// `fmc-run` started in `dir`, untouched by this machine's Ansible settings (no
+/// `ANSIBLE_INVENTORY`/`ANSIBLE_CONFIG`/`ANSIBLE_ROLES_PATH`), without colours.
+fn fmc_command(dir: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fmc-run"));
+    c.current_dir(dir)
         .env_remove("ANSIBLE_INVENTORY")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run fmc-run");
+        .env_remove("ANSIBLE_CONFIG")
+        .env_remove("ANSIBLE_ROLES_PATH")
+        .env("NO_COLOR", "1");
+    c
+}
+
+/// Runs `fmc-run ARGS` in `dir` (see [`fmc_command`]).
+fn fmc_in(dir: &Path, args: &[&str]) -> Run {
+    let out = fmc_command(dir).args(args).output().expect("run fmc-run");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// Writes `files` (path relative to `dir`, text), creating their directories.
+fn write_tree(dir: &Path, files: &[(&str, &str)]) {
+    for (path, text) in files {
+        let p = dir.join(path);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    }
+}
+
+fn fmc(fleet: &Fleet, args: &[&str]) -> Run {
+    let known_hosts = fleet.known_hosts.display().to_string();
+    let mut all = args.to_vec();
+    all.extend(["--known-hosts", &known_hosts, "--ssh-config", "none"]);
+    fmc_in(fleet.path(), &all)
 }
 
 fn site() -> String {

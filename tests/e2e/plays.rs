@@ -7,7 +7,6 @@
 //! `ansible_connection: local`); the last one uses real sshd hosts.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -20,24 +19,10 @@ const INVENTORY: &str =
 /// Writes `files` (path, text) under `dir` and runs `fmc-run -i inv.yml play.yml`.
 fn run_in(dir: &Path, files: &[(&str, &str)], args: &[&str]) -> Run {
     std::fs::write(dir.join("inv.yml"), INVENTORY).expect("inventory");
-    for (p, text) in files {
-        let path = dir.join(p);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(path, text).expect("write");
-    }
-    let out = Command::new(env!("CARGO_BIN_EXE_fmc-run"))
-        .args(["-i", "inv.yml", "play.yml", "--output", "json"])
-        .args(args)
-        .current_dir(dir)
-        .env_remove("ANSIBLE_INVENTORY")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run fmc-run");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    super::write_tree(dir, files);
+    let mut all = vec!["-i", "inv.yml", "play.yml", "--output", "json"];
+    all.extend_from_slice(args);
+    super::fmc_in(dir, &all)
 }
 
 fn run(files: &[(&str, &str)], args: &[&str]) -> (tempfile::TempDir, Run) {
@@ -508,17 +493,10 @@ fn playbook_dir_is_absolute_and_follows_import_playbook() {
     std::fs::write(dir.path().join("sub/play.yml"), top).expect("write");
     std::fs::write(dir.path().join("sub/sub/inner.yml"), debug("inner")).expect("write");
     // run from `sub` with a path that goes up and down again
-    let out = Command::new(env!("CARGO_BIN_EXE_fmc-run"))
-        .args(["-i", "../inv.yml", "../sub/./play.yml", "--output", "json"])
-        .current_dir(dir.path().join("sub"))
-        .env_remove("ANSIBLE_INVENTORY")
-        .output()
-        .expect("run fmc-run");
-    let r = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
+    let r = super::fmc_in(
+        &dir.path().join("sub"),
+        &["-i", "../inv.yml", "../sub/./play.yml", "--output", "json"],
+    );
     assert_eq!(r.code, 0, "{}", all_output(&r));
     let base = dir.path().join("sub");
     assert_eq!(

@@ -2,8 +2,6 @@
 //! PyYAML's booleans and the backslash rule of `{{ }}` literals in playbook strings.
 //! Expected values were recorded with ansible-core 2.19 on the same play.
 
-use std::process::Command;
-
 #[test]
 fn yaml_scalars_and_backslashes_match_ansible() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -27,15 +25,9 @@ fn yaml_scalars_and_backslashes_match_ansible() {
         out_file.display()
     );
     std::fs::write(tmp.path().join("play.yml"), play).expect("write play");
-    let out = Command::new(env!("CARGO_BIN_EXE_fmc-run"))
-        .args(["play.yml", "--output", "json"])
-        .current_dir(tmp.path())
-        .env_remove("ANSIBLE_INVENTORY")
-        .output()
-        .expect("run fmc-run");
-    let log =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{log}");
+    let out = super::fmc_in(tmp.path(), &["play.yml", "--output", "json"]);
+    let log = format!("{}{}", out.stdout, out.stderr);
+    assert_eq!(out.code, 0, "{log}");
     let got: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out_file).expect("out")).expect("json");
     assert_eq!(
