@@ -9,21 +9,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    fn events(&self) -> Vec<Value> {
-        self.stdout
-            .lines()
-            .filter(|l| l.starts_with('{'))
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l}: {e}")))
-            .collect()
-    }
-}
+use super::Run as Out;
 
 /// `fmc-run` in `dir` with no configuration from the machine: no ANSIBLE_* variables
 /// and an empty `$HOME`.
