@@ -553,10 +553,7 @@ impl Run<'_> {
             other => self
                 .templar
                 .render_value(other, vars)
-                .map_err(|e| match e.undefined() {
-                    Some(v) => format!("{e} (variable '{v}')"),
-                    None => e.to_string(),
-                })?,
+                .map_err(|e| with_var(&e))?,
         };
         let list = |v: Value| -> Result<Vec<Value>, String> {
             match v {
@@ -1362,14 +1359,8 @@ pub(crate) fn located(task: &Task, msg: &str) -> String {
 
 /// A template error with ` (variable 'x')` added when the undefined variable's name
 /// is not in the message already.
-fn with_var(e: &fmc_template::TemplateError) -> String {
-    let text = e.to_string();
-    let var = e
-        .undefined()
-        .filter(|v| !text.contains(&format!("'{v}'")))
-        .map(|v| format!(" (variable '{v}')"))
-        .unwrap_or_default();
-    format!("{text}{var}")
+pub(crate) fn with_var(e: &fmc_template::TemplateError) -> String {
+    format!("{e}{}", e.variable_note())
 }
 
 /// The directory `with_first_found` looks in first, from the task's action, as in

@@ -101,11 +101,7 @@ fn render_error(path: &Path, e: &TemplateError) -> String {
         .split_once("\nhint: ")
         .map(|(_, h)| format!("\nhint: {h}"))
         .unwrap_or_default();
-    let var = e
-        .undefined()
-        .filter(|v| !e.message().contains(&format!("'{v}'")))
-        .map(|v| format!(" (variable '{v}')"))
-        .unwrap_or_default();
+    let var = e.variable_note();
     match (e.template(), e.line()) {
         // a lazily templated variable is not a file
         (Some(t), Some(line)) if !t.starts_with("variable '") => {

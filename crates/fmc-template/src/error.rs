@@ -109,6 +109,15 @@ impl TemplateError {
         self.undefined.as_deref()
     }
 
+    /// ` (variable 'x')` when the error is about an undefined variable its message does
+    /// not name already; empty otherwise. Callers append it to their own message.
+    pub fn variable_note(&self) -> String {
+        self.undefined()
+            .filter(|v| !self.message.contains(&format!("'{v}'")))
+            .map(|v| format!(" (variable '{v}')"))
+            .unwrap_or_default()
+    }
+
     /// The line inside the template, when known.
     pub fn line(&self) -> Option<u32> {
         self.line
