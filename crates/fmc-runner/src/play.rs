@@ -35,11 +35,29 @@ pub(crate) struct Run<'a> {
     /// `any_errors_fatal`, `max_fail_percentage` or a batch whose hosts all failed
     /// stopped the run (Ansible's "NO MORE HOSTS LEFT"): later plays do not run.
     pub aborted: AtomicBool,
-    /// Hosts that failed (not rescued, not ignored) in an earlier play or batch of
-    /// this run: later plays leave them out until `meta: clear_host_errors`.
-    pub failed_hosts: Mutex<HashSet<String>>,
-    /// Hosts that became unreachable in an earlier play or batch of this run.
-    pub unreachable_hosts: Mutex<HashSet<String>>,
+    /// Hosts down after an earlier play or batch: later plays leave them out until
+    /// `meta: clear_host_errors`.
+    pub down: Mutex<DownHosts>,
+}
+
+/// Hosts that failed (not rescued, not ignored) or became unreachable in an earlier
+/// play or batch of this run.
+#[derive(Default)]
+pub(crate) struct DownHosts {
+    pub failed: HashSet<String>,
+    pub unreachable: HashSet<String>,
+}
+
+impl DownHosts {
+    fn contains(&self, host: &str) -> bool {
+        self.failed.contains(host) || self.unreachable.contains(host)
+    }
+}
+
+/// Locks `m`, also when a panicking task poisoned it (the data is only ever replaced
+/// or extended whole, so it stays consistent).
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// How deep `include_tasks`/`include_role` may nest before the include fails
@@ -207,8 +225,7 @@ impl<'a> Run<'a> {
             playbook_dir,
             started: AtomicBool::new(opts.start_at_task.is_none()),
             aborted: AtomicBool::new(false),
-            failed_hosts: Mutex::new(HashSet::new()),
-            unreachable_hosts: Mutex::new(HashSet::new()),
+            down: Mutex::new(DownHosts::default()),
         })
     }
 
@@ -412,13 +429,8 @@ impl<'a> Run<'a> {
     /// A host's state when a batch starts: failed or unreachable when it was in an
     /// earlier play or batch of the run.
     fn initial_state(&self, host: &str) -> HostPlayState {
-        let lock = |m: &Mutex<HashSet<String>>| {
-            m.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .contains(host)
-        };
-        let failed = lock(&self.failed_hosts);
-        let unreachable = lock(&self.unreachable_hosts);
+        let down = locked(&self.down);
+        let (failed, unreachable) = (down.failed.contains(host), down.unreachable.contains(host));
         HostPlayState {
             failed,
             unreachable,
@@ -430,25 +442,18 @@ impl<'a> Run<'a> {
     /// Remembers the batch's failed and unreachable hosts for later plays; returns
     /// how many hosts of the batch went down in it.
     fn record_batch(&self, batch: &Batch) -> usize {
-        let mut failed = self
-            .failed_hosts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut unreachable = self
-            .unreachable_hosts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut down = 0;
+        let mut down = locked(&self.down);
+        let mut newly = 0;
         for (h, s) in batch.hosts.iter().zip(&batch.state) {
             if s.failed {
-                failed.insert(h.name.clone());
+                down.failed.insert(h.name.clone());
             }
             if s.unreachable {
-                unreachable.insert(h.name.clone());
+                down.unreachable.insert(h.name.clone());
             }
-            down += usize::from((s.failed || s.unreachable) && !s.down_before);
+            newly += usize::from((s.failed || s.unreachable) && !s.down_before);
         }
-        down
+        newly
     }
 
     /// Refreshes `ansible_play_hosts` (the play's hosts still running) and
@@ -460,55 +465,36 @@ impl<'a> Run<'a> {
             .enumerate()
             .map(|(i, h)| (h.name.as_str(), i))
             .collect();
-        let failed = self
-            .failed_hosts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        let unreachable = self
-            .unreachable_hosts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        let running = |h: &String| match in_batch.get(h.as_str()) {
-            Some(i) => batch.active(*i),
-            None => !failed.contains(h) && !unreachable.contains(h),
+        let m = {
+            let down = locked(&self.down);
+            let running = |h: &String| match in_batch.get(h.as_str()) {
+                Some(i) => batch.active(*i),
+                None => !down.contains(h),
+            };
+            let play_hosts: Vec<&String> = play.hosts_all.iter().filter(|h| running(h)).collect();
+            let batch_hosts: Vec<&String> = batch
+                .hosts
+                .iter()
+                .map(|h| &h.name)
+                .filter(|h| running(h))
+                .collect();
+            let mut m = Map::new();
+            m.insert("ansible_play_hosts".into(), serde_json::json!(play_hosts));
+            m.insert("ansible_play_batch".into(), serde_json::json!(batch_hosts));
+            m
         };
-        let play_hosts: Vec<&String> = play.hosts_all.iter().filter(|h| running(h)).collect();
-        let batch_hosts: Vec<&String> = batch
-            .hosts
-            .iter()
-            .map(|h| &h.name)
-            .filter(|h| running(h))
-            .collect();
-        let mut m = Map::new();
-        m.insert("ansible_play_hosts".into(), serde_json::json!(play_hosts));
-        m.insert("ansible_play_batch".into(), serde_json::json!(batch_hosts));
-        *play
-            .live
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(m);
+        *locked(&play.live) = Arc::new(m);
     }
 
     /// Fails every host of the play that is still up (a play-level error).
     fn fail_all(&self, hosts: &[String], msg: &str) {
-        let mut failed = self
-            .failed_hosts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let unreachable = self
-            .unreachable_hosts
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let up: Vec<&String> = hosts
-            .iter()
-            .filter(|h| !failed.contains(*h) && !unreachable.contains(*h))
-            .collect();
+        let mut down = locked(&self.down);
+        let up: Vec<&String> = hosts.iter().filter(|h| !down.contains(h)).collect();
         if !up.is_empty() && up.len() == hosts.len() {
             self.aborted.store(true, Ordering::SeqCst);
         }
         for h in up {
-            failed.insert(h.clone());
+            down.failed.insert(h.clone());
             if let Some(ctx) = self.hosts.get(h) {
                 ctx.bump(|r| r.failed += 1);
                 self.emit(Event::HostResult {
@@ -534,15 +520,10 @@ impl<'a> Run<'a> {
         let mut out = Map::new();
         for f in &play.vars_files {
             let err = |msg: String| format!("{}: vars_files '{f}': {msg}", play.span);
-            let rendered = self.templar.render_str(f, vars).map_err(|e| {
-                let text = e.to_string();
-                match e.undefined() {
-                    Some(v) if !text.contains(&format!("'{v}'")) => {
-                        err(format!("{text} (variable '{v}')"))
-                    }
-                    _ => err(text),
-                }
-            })?;
+            let rendered = self
+                .templar
+                .render_str(f, vars)
+                .map_err(|e| err(crate::exec::with_var(&e)))?;
             let path = resolve_rel(&play.base_dir, &rendered);
             let v = fmc_yaml::load(&path).map_err(|e| err(e.to_string()))?;
             match v {
@@ -945,15 +926,10 @@ impl<'a> Run<'a> {
         vars: &Vars,
         what: &str,
     ) -> Result<u64, String> {
-        let v = self.templar.render_value(raw, vars).map_err(|e| {
-            let text = e.to_string();
-            match e.undefined() {
-                Some(var) if !text.contains(&format!("'{var}'")) => {
-                    format!("{what}: {text} (variable '{var}')")
-                }
-                _ => format!("{what}: {text}"),
-            }
-        })?;
+        let v = self
+            .templar
+            .render_value(raw, vars)
+            .map_err(|e| format!("{what}: {}", crate::exec::with_var(&e)))?;
         fmc_core::lenient::to_string(&v)
             .and_then(|s| s.trim().parse::<u64>().ok())
             .ok_or_else(|| format!("'{what}' must be a non-negative integer, got {v}"))
@@ -1052,14 +1028,11 @@ impl<'a> Run<'a> {
                             s.ended = true;
                         }
                     }
-                    let lock = |m: &Mutex<HashSet<String>>| {
-                        let mut set = m.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                        for h in &batch.hosts {
-                            set.remove(&h.name);
-                        }
-                    };
-                    lock(&self.failed_hosts);
-                    lock(&self.unreachable_hosts);
+                    let mut down = locked(&self.down);
+                    for h in &batch.hosts {
+                        down.failed.remove(&h.name);
+                        down.unreachable.remove(&h.name);
+                    }
                 }
             }
             "clear_facts" => {
@@ -1393,24 +1366,22 @@ impl<'a> Run<'a> {
         {
             v.push("include loop vars", Arc::new(m.clone()));
         }
-        let mut magic = (*host.magic).clone();
-        let live = scope
-            .play
-            .live
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        for (k, val) in scope.play.magic.iter().chain(live.iter()) {
-            magic.insert(k.clone(), val.clone());
+        // magic variables: shared layers (the play's host lists are not copied per host
+        // and task), then the host's own; their names do not overlap
+        v.push("magic (play)", scope.play.magic.clone());
+        v.push("magic (play hosts)", locked(&scope.play.live).clone());
+        match role {
+            Some(r) => {
+                let mut magic = (*host.magic).clone();
+                magic.insert("role_name".into(), Value::String(r.name.clone()));
+                magic.insert(
+                    "role_path".into(),
+                    Value::String(absolute(&r.path).display().to_string()),
+                );
+                v.push("magic", Arc::new(magic));
+            }
+            None => v.push("magic", host.magic.clone()),
         }
-        if let Some(r) = role {
-            magic.insert("role_name".into(), Value::String(r.name.clone()));
-            magic.insert(
-                "role_path".into(),
-                Value::String(absolute(&r.path).display().to_string()),
-            );
-        }
-        v.push("magic", Arc::new(magic));
         v.push("extra vars", self.hostvars.extra.clone());
         v.set_hostvars(Arc::new(self.hostvars.clone()));
         // lookup('file'|'template') search the role, then the playbook directory
