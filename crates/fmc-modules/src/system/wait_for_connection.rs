@@ -4,16 +4,16 @@
 //! [`WaitSettings`] (from [`settings`]), as Ansible's action plugin does: sleep
 //! `delay`, then attempt to connect (again) and run `true`, each attempt bounded by
 //! `connect_timeout`, `sleep` seconds apart, until `timeout`; the result has
-//! `elapsed`. Never changed; skipped in check mode (as in Ansible). The plan below
-//! is what runs over an already open connection: one `true`.
+//! `elapsed`. Never changed; skipped in check mode (as in Ansible). The prepared
+//! module only validates the arguments.
 
 use std::time::Duration;
 
 use fmc_core::lenient;
 use fmc_core::module::parse_params;
 use fmc_core::{
-    Action, CheckSupport, ExecOutput, Map, ModuleCtx, ModuleError, ModuleInfo, Outcome, ParamError,
-    Plan, PreparedModule, Probe,
+    CheckSupport, ExecOutput, Map, ModuleCtx, ModuleError, ModuleInfo, Outcome, ParamError, Plan,
+    PreparedModule, Probe,
 };
 use serde::Deserialize;
 
@@ -76,14 +76,12 @@ pub fn settings(args: &Map) -> Result<WaitSettings, ParamError> {
     })
 }
 
-struct WaitForConnection {
-    settings: WaitSettings,
-}
+/// Only validates the arguments: the runner does the waiting (see the module docs).
+struct WaitForConnection;
 
 fn prepare(_info: &ModuleInfo, args: &Map) -> Result<Box<dyn PreparedModule>, ParamError> {
-    Ok(Box::new(WaitForConnection {
-        settings: settings(args)?,
-    }))
+    settings(args)?;
+    Ok(Box::new(WaitForConnection))
 }
 
 impl PreparedModule for WaitForConnection {
@@ -92,35 +90,14 @@ impl PreparedModule for WaitForConnection {
     }
 
     fn plan(&self, _ctx: &ModuleCtx<'_>, _probe: Option<&ExecOutput>) -> Result<Plan, ModuleError> {
-        Ok(Plan {
-            reason: Some("wait_for_connection never changes the host".into()),
-            actions: vec![Action::Exec {
-                script: "true".into(),
-                stdin: None,
-                allow_failure: true,
-                timeout: Some(self.settings.connect_timeout),
-            }],
-            ..Default::default()
-        })
+        Err(ModuleError::Failed(
+            "wait_for_connection is carried out by the runner, not planned".into(),
+        ))
     }
 
-    fn finish(&self, _plan: &Plan, outputs: &[ExecOutput]) -> Result<Outcome, ModuleError> {
-        let mut result = Map::new();
-        result.insert("elapsed".into(), 0.into());
-        let failed = match outputs.first() {
-            Some(o) if o.rc == 0 => None,
-            Some(o) => Some(format!(
-                "timed out waiting for ping module test: rc={} {}",
-                o.rc,
-                o.stderr_str().trim()
-            )),
-            None => Some("wait_for_connection: the test command did not run".into()),
-        };
-        Ok(Outcome {
-            changed: false,
-            failed,
-            result,
-            ..Default::default()
-        })
+    fn finish(&self, _plan: &Plan, _outputs: &[ExecOutput]) -> Result<Outcome, ModuleError> {
+        Err(ModuleError::Failed(
+            "wait_for_connection is carried out by the runner, not planned".into(),
+        ))
     }
 }
