@@ -286,28 +286,36 @@ impl Task {
     }
 }
 
-impl Play {
-    /// Every task of the play in the order they run: `pre_tasks`, the roles (dependencies
-    /// first, each role once), `tasks`, `post_tasks`. A block comes before its `block`,
-    /// `rescue` and `always` tasks. With `handlers`, each role's handlers follow its
-    /// tasks and the play's handlers come last. Included files are not followed (they
-    /// are loaded at run time).
-    pub fn all_tasks(&self, handlers: bool) -> Vec<&Task> {
-        fn walk<'a>(tasks: &'a [Task], out: &mut Vec<&'a Task>) {
-            for t in tasks {
-                out.push(t);
-                if let TaskAction::Block {
-                    block,
-                    rescue,
-                    always,
-                } = &t.action
-                {
-                    walk(block, out);
-                    walk(rescue, out);
-                    walk(always, out);
-                }
+/// Every task of `tasks` depth first, each block before its `block`, `rescue` and
+/// `always` tasks. Included files are not followed (they are loaded at run time).
+pub fn flatten_tasks(tasks: &[Task]) -> Vec<&Task> {
+    let mut out = vec![];
+    push_flat(tasks, &mut out);
+    out
+}
+
+fn push_flat<'a>(tasks: &'a [Task], out: &mut Vec<&'a Task>) {
+    for t in tasks {
+        out.push(t);
+        if let TaskAction::Block {
+            block,
+            rescue,
+            always,
+        } = &t.action
+        {
+            for list in [block, rescue, always] {
+                push_flat(list, out);
             }
         }
+    }
+}
+
+impl Play {
+    /// Every task of the play in the order they run: `pre_tasks`, the roles (dependencies
+    /// first, each role once), `tasks`, `post_tasks`, blocks flattened as in
+    /// [`flatten_tasks`]. With `handlers`, each role's handlers follow its tasks and the
+    /// play's handlers come last.
+    pub fn all_tasks(&self, handlers: bool) -> Vec<&Task> {
         fn role<'a>(
             inv: &'a RoleInvocation,
             handlers: bool,
@@ -318,22 +326,22 @@ impl Play {
                 role(d, handlers, out, seen);
             }
             if seen.insert(&inv.role.path) {
-                walk(&inv.role.tasks, out);
+                push_flat(&inv.role.tasks, out);
                 if handlers {
-                    walk(&inv.role.handlers, out);
+                    push_flat(&inv.role.handlers, out);
                 }
             }
         }
         let mut out = vec![];
         let mut seen = std::collections::HashSet::new();
-        walk(&self.pre_tasks, &mut out);
+        push_flat(&self.pre_tasks, &mut out);
         for r in &self.roles {
             role(r, handlers, &mut out, &mut seen);
         }
-        walk(&self.tasks, &mut out);
-        walk(&self.post_tasks, &mut out);
+        push_flat(&self.tasks, &mut out);
+        push_flat(&self.post_tasks, &mut out);
         if handlers {
-            walk(&self.handlers, &mut out);
+            push_flat(&self.handlers, &mut out);
         }
         out
     }

@@ -12,24 +12,7 @@ fn site() -> Playbook {
     load_playbook(Path::new(SITE), &LoadOptions::default()).unwrap()
 }
 
-/// Every task in `tasks`, depth first, blocks included.
-fn walk(tasks: &[Task]) -> Vec<&Task> {
-    let mut out = vec![];
-    for t in tasks {
-        out.push(t);
-        if let TaskAction::Block {
-            block,
-            rescue,
-            always,
-        } = &t.action
-        {
-            for l in [block, rescue, always] {
-                out.extend(walk(l));
-            }
-        }
-    }
-    out
-}
+use fmc_playbook::flatten_tasks as walk;
 
 fn find<'a>(tasks: &'a [Task], name: &str) -> &'a Task {
     walk(tasks)
