@@ -83,87 +83,20 @@ pub fn check(
 }
 
 /// Warns once per part of `pattern` that names neither a host nor a group, as
-/// Ansible's "Could not match supplied host pattern" does (an empty group and `all`
-/// do not warn; regexes are not checked).
+/// Ansible's "Could not match supplied host pattern" does.
 fn unmatched(
     inv: &Inventory,
     pattern: &str,
     warned: &mut HashSet<String>,
     warnings: &mut Vec<String>,
 ) {
-    let groups = inv.groups();
-    for part in pattern_parts(inv, pattern) {
-        // `web[0]` names the group `web`
-        let base = match part.find('[') {
-            Some(i) if i > 0 && part.ends_with(']') => &part[..i],
-            _ => part,
-        };
-        let names_group = part.starts_with('~') || groups.keys().any(|g| wildcard(base, g));
-        if !names_group
-            && matches!(inv.select(base), Ok(h) if h.is_empty())
-            && warned.insert(base.to_string())
-        {
+    for base in inv.unmatched(pattern) {
+        if warned.insert(base.clone()) {
             warnings.push(format!(
                 "Could not match supplied host pattern, ignoring: {base}"
             ));
         }
     }
-}
-
-/// Whether `name` matches the shell-style `glob` (`*` and `?`).
-fn wildcard(glob: &str, name: &str) -> bool {
-    let (g, n): (Vec<char>, Vec<char>) = (glob.chars().collect(), name.chars().collect());
-    // classic two-pointer match with backtracking to the last `*`
-    let (mut gi, mut ni, mut star, mut mark) = (0, 0, None, 0);
-    while ni < n.len() {
-        if gi < g.len() && (g[gi] == '?' || g[gi] == n[ni]) {
-            gi += 1;
-            ni += 1;
-        } else if gi < g.len() && g[gi] == '*' {
-            star = Some(gi);
-            mark = ni;
-            gi += 1;
-        } else if let Some(s) = star {
-            gi = s + 1;
-            mark += 1;
-            ni = mark;
-        } else {
-            return false;
-        }
-    }
-    g[gi..].iter().all(|c| *c == '*')
-}
-
-/// The host or group expressions of a pattern (`a:&b,!c` -> `a`, `b`, `c`), split on
-/// `,` and on `:` outside `[...]`, except inside regexes (`~...`) and host names that
-/// contain `:` (IPv6 addresses).
-fn pattern_parts<'p>(inv: &Inventory, pattern: &'p str) -> Vec<&'p str> {
-    let mut out = vec![];
-    for piece in pattern.split(',') {
-        let piece = piece.trim();
-        if piece.starts_with('~') || inv.has_host(piece.trim_start_matches(['&', '!'])) {
-            out.push(piece);
-            continue;
-        }
-        let mut depth = 0usize;
-        let mut start = 0;
-        for (i, c) in piece.char_indices() {
-            match c {
-                '[' => depth += 1,
-                ']' => depth = depth.saturating_sub(1),
-                ':' if depth == 0 => {
-                    out.push(&piece[start..i]);
-                    start = i + 1;
-                }
-                _ => {}
-            }
-        }
-        out.push(&piece[start..]);
-    }
-    out.into_iter()
-        .map(|p| p.trim().trim_start_matches(['&', '!']).trim())
-        .filter(|p| !p.is_empty())
-        .collect()
 }
 
 /// The tasks of a play in order (roles and their dependencies once each, blocks
@@ -223,14 +156,5 @@ mod tests {
         );
         // localhost is implicit
         assert!(warnings_for(&inv, "localhost").is_empty());
-    }
-
-    #[test]
-    fn wildcards() {
-        assert!(wildcard("web*", "web12"));
-        assert!(wildcard("*", ""));
-        assert!(wildcard("a*b*c", "aXXbYYc"));
-        assert!(!wildcard("a*b*c", "aXXbYY"));
-        assert!(wildcard("h?", "h1") && !wildcard("h?", "h12"));
     }
 }

@@ -235,6 +235,13 @@ impl Inventory {
         pattern::select(self, pattern)
     }
 
+    /// The parts of a host pattern that name no host and no group (see Ansible's
+    /// "Could not match supplied host pattern" warning); empty groups, `all`, the
+    /// implicit localhost and regexes count as named, `web[0]` is checked as `web`.
+    pub fn unmatched(&self, pattern: &str) -> Vec<String> {
+        pattern::unmatched(self, pattern)
+    }
+
     /// The host's merged inventory variables (untemplated), in Ansible's default
     /// precedence, lowest first (later entries replace top-level keys):
     /// 1. inventory-file vars of `all`;

@@ -59,6 +59,33 @@ pub(crate) fn select(inv: &Inventory, pattern: &str) -> Result<Vec<String>, Inve
     Ok(hosts)
 }
 
+/// The parts of `pattern` that name no host and no group (`web:&nosuch` -> `nosuch`),
+/// each once, for Ansible's "Could not match supplied host pattern" warning. A group
+/// (also an empty one), `all`, the implicit localhost and regexes count as named;
+/// `web[0]` is checked as `web`.
+pub(crate) fn unmatched(inv: &Inventory, pattern: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for part in split(pattern) {
+        let part = part.trim_start_matches(['&', '!']).trim();
+        if part.is_empty() || part.starts_with('~') || inv.hosts.contains_key(part) {
+            continue;
+        }
+        let Ok((expr, _)) = split_subscript(part) else {
+            continue;
+        };
+        let Ok(re) = matcher(expr) else {
+            continue;
+        };
+        if inv.members.keys().any(|g| re.is_match(g)) {
+            continue;
+        }
+        if enumerate(inv, expr).is_ok_and(|h| h.is_empty()) && !out.iter().any(|o| o == expr) {
+            out.push(expr.to_string());
+        }
+    }
+    out
+}
+
 /// Splits at `,`, and at `:` unless the piece is one address (`web:22`, `fe80::1`).
 /// Bracketed subscripts and ranges (`web[0:2]`) stay whole.
 fn split(pattern: &str) -> Vec<String> {
