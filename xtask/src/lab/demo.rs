@@ -15,6 +15,31 @@ pub const FMC_RUN_LAB_ARGS: &[&str] = &["--vault-password-file", VAULT_PASSWORD_
 /// The staging inventory's vault password file, relative to the repository root.
 pub const VAULT_PASSWORD_FILE: &str = "inventory/staging.vault-password";
 
+/// The staging inventory's vault-encrypted secrets, relative to the repository root.
+const SECRETS_FILE: &str = "inventory/staging/group_vars/all/95-secrets.yml";
+
+/// The secret `var` of the staging inventory, decrypted with the lab-only password.
+pub(crate) fn staging_secret(
+    repo_root: &std::path::Path,
+    var: &str,
+) -> Result<fmc_core::Secret<String>, String> {
+    let read = |p: &str| {
+        std::fs::read_to_string(repo_root.join(p)).map_err(|e| format!("cannot read {p}: {e}"))
+    };
+    let key = fmc_yaml::VaultSecret {
+        label: None,
+        password: fmc_core::Secret::new(read(VAULT_PASSWORD_FILE)?.trim_end().to_string()),
+    };
+    let plain = fmc_yaml::vault::decrypt(&read(SECRETS_FILE)?, &[key])
+        .map_err(|e| format!("{SECRETS_FILE}: {e}"))?;
+    let vars = fmc_yaml::parse(&plain, SECRETS_FILE).map_err(|e| e.to_string())?;
+    vars[var]
+        .as_str()
+        .filter(|v| !v.is_empty())
+        .map(|v| fmc_core::Secret::new(v.to_string()))
+        .ok_or_else(|| format!("{SECRETS_FILE}: {var} is missing or not a string"))
+}
+
 /// One fmc-run (release build) inside the lab namespace, on the staging inventory;
 /// returns (exit code, stdout when `capture`, stderr passes through).
 pub(crate) fn fmc_run(ctx: &Ctx, args: &[&str], capture: bool) -> Result<(i32, String), String> {
@@ -255,28 +280,10 @@ pub(crate) fn start_cf_standin(ctx: &Ctx) -> Result<(), String> {
         .and_then(|v| v.as_str())
         .ok_or("inventory/staging: domain is not set")?
         .to_string();
-    // the staging token, from the vault-encrypted secrets with the lab-only password
-    let password = std::fs::read_to_string(ctx.repo_root.join(VAULT_PASSWORD_FILE))
-        .map_err(|e| format!("{VAULT_PASSWORD_FILE}: {e}"))?;
-    let secrets_file = ctx.inventory.join("group_vars/all/95-secrets.yml");
-    let text = std::fs::read_to_string(&secrets_file)
-        .map_err(|e| format!("{}: {e}", secrets_file.display()))?;
-    let plain = fmc_yaml::decrypt(
-        &text,
-        &[fmc_yaml::VaultSecret {
-            label: None,
-            password: fmc_core::Secret::new(password.trim_end().to_string()),
-        }],
-    )
-    .map_err(|e| format!("{}: {e}", secrets_file.display()))?;
-    let token = fmc_yaml::parse(&plain, &secrets_file.display().to_string())
-        .map_err(|e| e.to_string())?
-        .get("vault_cloudflare_api_token")
-        .and_then(|v| v.as_str().map(str::to_string))
-        .ok_or("95-secrets.yml: no vault_cloudflare_api_token")?;
+    let token = staging_secret(&ctx.repo_root, "vault_cloudflare_api_token")?;
     let token_file = ctx.lab.run_dir().join("cf-standin.token");
     std::fs::create_dir_all(ctx.lab.run_dir()).map_err(|e| e.to_string())?;
-    write_private(&token_file, &token)?;
+    write_private(&token_file, token.expose())?;
     let bin = ctx.repo_root.join("target/release/cf-standin");
     let bin = bin.display().to_string();
     let token_arg = token_file.display().to_string();

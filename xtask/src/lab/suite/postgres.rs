@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use fmc_core::Secret;
-use fmc_yaml::VaultSecret;
 
 use super::{Check, Ns, Suite, shell_quote};
 
@@ -24,8 +23,6 @@ const CLIENT: &str = "master1";
 const PASSWORD_VAR: &str = "vault_postgresql_app_password";
 /// Bound of every connection attempt (seconds).
 const CONNECT_SECS: &str = "5";
-/// The stored secrets of the staging inventory.
-const SECRETS: &str = "inventory/staging/group_vars/all/95-secrets.yml";
 
 /// The checks of this file, in order.
 pub fn checks() -> Vec<Check> {
@@ -88,26 +85,7 @@ fn prepare(s: &Suite) -> Result<App, String> {
 
 /// The lab's application password, decrypted from the staging secrets.
 fn lab_password(s: &Suite) -> Result<Secret<String>, String> {
-    let root = s.repo_root();
-    let read = |p: &str| {
-        std::fs::read_to_string(root.join(p)).map_err(|e| format!("cannot read {p}: {e}"))
-    };
-    let key = VaultSecret {
-        label: None,
-        password: Secret::new(
-            read(crate::lab::demo::VAULT_PASSWORD_FILE)?
-                .trim_end()
-                .to_string(),
-        ),
-    };
-    let plain =
-        fmc_yaml::vault::decrypt(&read(SECRETS)?, &[key]).map_err(|e| format!("{SECRETS}: {e}"))?;
-    let vars = fmc_yaml::parse(&plain, SECRETS).map_err(|e| e.to_string())?;
-    vars[PASSWORD_VAR]
-        .as_str()
-        .filter(|p| !p.is_empty())
-        .map(|p| Secret::new(p.to_string()))
-        .ok_or_else(|| format!("{SECRETS}: {PASSWORD_VAR} is missing or not a string"))
+    crate::lab::demo::staging_secret(s.repo_root(), PASSWORD_VAR)
 }
 
 /// Runs the playbook; returns how many tasks changed on the server. Fails if the run
